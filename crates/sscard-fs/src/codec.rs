@@ -73,7 +73,12 @@ impl fmt::Display for CodecError {
 impl core::error::Error for CodecError {}
 
 /// Encodes `value` into exactly `length` card bytes.
-pub fn encode(encoding: Encoding, length: usize, pad: u8, value: &str) -> Result<Vec<u8>, CodecError> {
+pub fn encode(
+    encoding: Encoding,
+    length: usize,
+    pad: u8,
+    value: &str,
+) -> Result<Vec<u8>, CodecError> {
     let mut out = match encoding {
         Encoding::Hex => {
             let bytes = hex::to_vec(value).map_err(|e| match e {
@@ -183,13 +188,22 @@ mod tests {
 
     #[test]
     fn cn_dates_and_codes() {
-        assert_eq!(encode(Encoding::Cn, 4, 0, "20240315").unwrap(), [0x20, 0x24, 0x03, 0x15]);
-        assert_eq!(encode(Encoding::Cn, 3, 0, "3301").unwrap(), [0x33, 0x01, 0xFF]);
+        assert_eq!(
+            encode(Encoding::Cn, 4, 0, "20240315").unwrap(),
+            [0x20, 0x24, 0x03, 0x15]
+        );
+        assert_eq!(
+            encode(Encoding::Cn, 3, 0, "3301").unwrap(),
+            [0x33, 0x01, 0xFF]
+        );
         assert_eq!(encode(Encoding::Cn, 1, 0, "01").unwrap(), [0x01]);
         assert_eq!(decode(Encoding::Cn, &[0x33, 0x01, 0x02]).unwrap(), "330102");
         assert_eq!(decode(Encoding::Cn, &[0x33, 0x0F, 0xFF]).unwrap(), "330");
         assert_eq!(decode(Encoding::Cn, &[0x3A]), Err(CodecError::InvalidBytes));
-        assert_eq!(encode(Encoding::Cn, 1, 0, "123"), Err(CodecError::TooLong { max: 1 }));
+        assert_eq!(
+            encode(Encoding::Cn, 1, 0, "123"),
+            Err(CodecError::TooLong { max: 1 })
+        );
         assert_eq!(
             encode(Encoding::Cn, 4, 0, "2024-03"),
             Err(CodecError::InvalidCharacter { at: 4 })
@@ -216,7 +230,10 @@ mod tests {
             encode(Encoding::Gbk, 30, 0, "李😀"),
             Err(CodecError::InvalidCharacter { at: 1 })
         );
-        assert_eq!(decode(Encoding::Gbk, &[0x81, 0x20]), Err(CodecError::InvalidBytes));
+        assert_eq!(
+            decode(Encoding::Gbk, &[0x81, 0x20]),
+            Err(CodecError::InvalidBytes)
+        );
     }
 
     #[test]

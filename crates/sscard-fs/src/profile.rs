@@ -263,7 +263,10 @@ impl Profile {
         }
         let mut nodes: Vec<Node> = Vec::with_capacity(raw.nodes.len());
         for (index, raw_node) in raw.nodes.into_iter().enumerate() {
-            let invalid = |problem| ProfileError::InvalidNode { node: index, problem };
+            let invalid = |problem| ProfileError::InvalidNode {
+                node: index,
+                problem,
+            };
             let node = raw_node.validate().map_err(invalid)?;
             if nodes.iter().any(|n| n.path == node.path) {
                 return Err(invalid(NodeProblem::DuplicatePath));

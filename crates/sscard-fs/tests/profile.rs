@@ -1,5 +1,10 @@
 //! The shipped profile and sample image.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use sscard_fs::profile::{AccessRule, NodeProblem, Structure};
 use sscard_fs::*;
@@ -41,7 +46,10 @@ fn sample_image_encodes_to_spec_records() {
     let ef06 = img.records(&p, SSSE_EF06).unwrap();
     let name = ef06.iter().find(|r| r.tag == 0x09).unwrap();
     assert_eq!(name.number, 2);
-    assert_eq!(&name.bytes[..8], &[0x09, 0x1E, 0xC0, 0xEE, 0xB2, 0xE2, 0xCA, 0xD4]);
+    assert_eq!(
+        &name.bytes[..8],
+        &[0x09, 0x1E, 0xC0, 0xEE, 0xB2, 0xE2, 0xCA, 0xD4]
+    );
     assert_eq!(name.bytes.len(), 32);
     let birth = ef06.iter().find(|r| r.tag == 0x0D).unwrap();
     assert_eq!(birth.bytes, [0x0D, 0x04, 0x19, 0x90, 0x03, 0x07]);
@@ -64,7 +72,9 @@ fn bad_images_are_named() {
         .unwrap()
         .insert("name".into(), "一二三四五六七八九十一二三四五六".into());
     let err = img.validate(&p).unwrap_err();
-    assert!(matches!(&err, ImageError::BadValue { key, problem: CodecError::TooLong { max: 30 }, .. } if key == "name"));
+    assert!(
+        matches!(&err, ImageError::BadValue { key, problem: CodecError::TooLong { max: 30 }, .. } if key == "name")
+    );
     assert_eq!(
         err.to_string(),
         "SSSE/EF06/name: value longer than the item's 30 bytes"
@@ -72,21 +82,35 @@ fn bad_images_are_named() {
 
     let mut img = sample_image().unwrap();
     img.files.get_mut(SSSE_EF05).unwrap().remove("card_number");
-    assert!(matches!(img.validate(&p), Err(ImageError::MissingItem { .. })));
+    assert!(matches!(
+        img.validate(&p),
+        Err(ImageError::MissingItem { .. })
+    ));
 
     let mut img = sample_image().unwrap();
-    img.files.get_mut(SSSE_EF05).unwrap().insert("colour".into(), "x".into());
-    assert!(matches!(img.validate(&p), Err(ImageError::UnknownItem { key, .. }) if key == "colour"));
+    img.files
+        .get_mut(SSSE_EF05)
+        .unwrap()
+        .insert("colour".into(), "x".into());
+    assert!(
+        matches!(img.validate(&p), Err(ImageError::UnknownItem { key, .. }) if key == "colour")
+    );
 
     let mut img = sample_image().unwrap();
     img.files.insert("SSSE/EF99".into(), Default::default());
-    assert!(matches!(img.validate(&p), Err(ImageError::UnknownFile { .. })));
+    assert!(matches!(
+        img.validate(&p),
+        Err(ImageError::UnknownFile { .. })
+    ));
 
     let mut img = sample_image().unwrap();
     img.atr = "3B6D00".into();
     assert_eq!(img.validate(&p), Err(ImageError::BadAtr));
 
-    assert!(matches!(Image::from_json("{"), Err(ImageError::Syntax { .. })));
+    assert!(matches!(
+        Image::from_json("{"),
+        Err(ImageError::Syntax { .. })
+    ));
     assert_eq!(
         Image::from_json(r#"{"schema":"x","atr":"3B00","files":{}}"#),
         Err(ImageError::UnknownSchema)
@@ -104,13 +128,48 @@ fn bad_profiles_are_rejected() {
             Err(ProfileError::InvalidNode { node, problem })
         );
     };
-    check(&|v| v["nodes"][2]["path"] = "SSSE".into(), 2, NodeProblem::DuplicatePath);
-    check(&|v| v["nodes"][2]["path"] = "NOPE/EF05".into(), 2, NodeProblem::MissingParent);
-    check(&|v| v["nodes"][2]["sfi"] = 31.into(), 2, NodeProblem::BadSfi);
-    check(&|v| v["nodes"][2]["fid"] = "EF0".into(), 2, NodeProblem::BadHex);
-    check(&|v| v["nodes"][2]["items"][1]["tag"] = "01".into(), 2, NodeProblem::DuplicateItem);
-    check(&|v| v["nodes"][2]["items"][1]["length"] = 0.into(), 2, NodeProblem::BadItemLength);
-    check(&|v| v["nodes"][2]["access"]["read"] = "maybe".into(), 2, NodeProblem::BadAccessRule);
-    check(&|v| v["nodes"][2]["structure"] = serde_json::Value::Null, 2, NodeProblem::BadKind);
-    assert!(matches!(Profile::from_json("[]"), Err(ProfileError::Syntax { .. })));
+    check(
+        &|v| v["nodes"][2]["path"] = "SSSE".into(),
+        2,
+        NodeProblem::DuplicatePath,
+    );
+    check(
+        &|v| v["nodes"][2]["path"] = "NOPE/EF05".into(),
+        2,
+        NodeProblem::MissingParent,
+    );
+    check(
+        &|v| v["nodes"][2]["sfi"] = 31.into(),
+        2,
+        NodeProblem::BadSfi,
+    );
+    check(
+        &|v| v["nodes"][2]["fid"] = "EF0".into(),
+        2,
+        NodeProblem::BadHex,
+    );
+    check(
+        &|v| v["nodes"][2]["items"][1]["tag"] = "01".into(),
+        2,
+        NodeProblem::DuplicateItem,
+    );
+    check(
+        &|v| v["nodes"][2]["items"][1]["length"] = 0.into(),
+        2,
+        NodeProblem::BadItemLength,
+    );
+    check(
+        &|v| v["nodes"][2]["access"]["read"] = "maybe".into(),
+        2,
+        NodeProblem::BadAccessRule,
+    );
+    check(
+        &|v| v["nodes"][2]["structure"] = serde_json::Value::Null,
+        2,
+        NodeProblem::BadKind,
+    );
+    assert!(matches!(
+        Profile::from_json("[]"),
+        Err(ProfileError::Syntax { .. })
+    ));
 }

@@ -1,0 +1,40 @@
+//! The card side of sscard: an emulated social security card that any terminal, test
+//! or PC/SC tool can talk to without hardware.
+//!
+//! # Layers
+//!
+//! * [`cos::SsCard`]: the SSCard COS as a pure command handler
+//!   ([`sscard_apdu::applet::Card`]), built from the card profile and a card image
+//!   (`sscard-fs`). Never imports the terminal side.
+//! * [`runtime::Runtime`]: C-APDU bytes in, R-APDU bytes out; `61xx` paging with
+//!   [`runtime::ResponsePager`]; malformed APDUs answered with status words.
+//! * [`reader::EmulatedReader`]: the card in process behind the terminal `Transport`.
+//! * [`vpcd::VpcdBridge`]: the card in pcscd through vsmartcard's vpcd driver.
+//!
+//! # Features
+//!
+//! None yet; the crate uses `std` (sockets, threads).
+//!
+//! # Testing
+//!
+//! `tests/cos.rs` drives every command and status-word path; `tests/properties.rs`
+//! feeds arbitrary APDU sequences and asserts the card always answers (no panic, never
+//! an empty reply); `tests/vpcd.rs` speaks the vpcd protocol to the bridge over a
+//! loopback socket. The end-to-end tests through a real pcscd are in `tools/e2e/`.
+
+pub mod cos;
+pub mod reader;
+pub mod runtime;
+pub mod vpcd;
+
+pub use cos::{EchoCard, SsCard};
+pub use reader::EmulatedReader;
+pub use runtime::{PagingMode, ResponsePager, Runtime};
+pub use vpcd::VpcdBridge;
+
+/// The built-in sample card (`apdu-specs/images/sample.json` on the built-in profile).
+pub fn sample_card() -> Result<SsCard, cos::BuildError> {
+    let profile = sscard_fs::builtin_profile()?;
+    let image = sscard_fs::sample_image()?;
+    SsCard::new(&profile, &image)
+}

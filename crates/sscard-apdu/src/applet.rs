@@ -31,7 +31,10 @@ impl<'b> Reply<'b> {
     /// Appends bytes; a reply larger than the runtime's buffer is the card's memory
     /// problem and answers `6F00`.
     pub fn extend_from_slice(&mut self, bytes: &[u8]) -> Result<(), Status> {
-        let end = self.len.checked_add(bytes.len()).ok_or(Status::UnspecifiedError)?;
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(Status::UnspecifiedError)?;
         let dst = self
             .buf
             .get_mut(self.len..end)

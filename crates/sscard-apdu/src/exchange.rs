@@ -104,7 +104,11 @@ impl<T: Transport, R: Trace> Exchange<T, R> {
         (self.transport, self.tracer)
     }
 
-    fn raw(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, ExchangeError<T::Error>> {
+    fn raw(
+        &mut self,
+        command: &[u8],
+        response: &mut [u8],
+    ) -> Result<usize, ExchangeError<T::Error>> {
         let traced = TracedCommand::new(command);
         self.tracer.command(traced);
         let n = self
@@ -161,7 +165,9 @@ impl<T: Transport, R: Trace> Exchange<T, R> {
             have += m - 2;
             status = st;
         }
-        let data = response.get(..have).ok_or(ExchangeError::ResponseTooShort)?;
+        let data = response
+            .get(..have)
+            .ok_or(ExchangeError::ResponseTooShort)?;
         Ok(Response { data, status })
     }
 

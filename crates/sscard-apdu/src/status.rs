@@ -268,10 +268,13 @@ mod tests {
     fn named_words_are_never_other() {
         for sw in [
             0x9000u16, 0x6110, 0x63C3, 0x6581, 0x6700, 0x6981, 0x6982, 0x6983, 0x6984, 0x6985,
-            0x6986, 0x6988, 0x6A80, 0x6A81, 0x6A82, 0x6A83, 0x6A86, 0x6A88, 0x6C0B, 0x6E00,
-            0x6D00, 0x9303,
+            0x6986, 0x6988, 0x6A80, 0x6A81, 0x6A82, 0x6A83, 0x6A86, 0x6A88, 0x6C0B, 0x6E00, 0x6D00,
+            0x9303,
         ] {
-            assert!(!matches!(Status::from_u16(sw), Status::Other(_)), "{sw:04X}");
+            assert!(
+                !matches!(Status::from_u16(sw), Status::Other(_)),
+                "{sw:04X}"
+            );
         }
         assert_eq!(
             Status::from_u16(0x63C2),

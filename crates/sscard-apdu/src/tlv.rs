@@ -158,7 +158,8 @@ pub mod ber {
                 let n = usize::from(l & 0x7F);
                 let (lb, r) = rest.split_at_checked(n).ok_or(TlvError::Truncated)?;
                 rest = r;
-                lb.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+                lb.iter()
+                    .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
             }
             _ => return Err(TlvError::InvalidLength),
         };
@@ -280,11 +281,16 @@ mod tests {
 
     #[test]
     fn simple_record() {
-        let rec = [0x07, 0x09, b'A', b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8'];
+        let rec = [
+            0x07, 0x09, b'A', b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8',
+        ];
         let (tag, value) = simple::parse_record(&rec).unwrap();
         assert_eq!((tag, value), (0x07, &rec[2..]));
         assert_eq!(simple::parse_record(&rec[..5]), Err(TlvError::Truncated));
-        assert_eq!(simple::parse_record(&[0x00, 0x00]), Err(TlvError::InvalidTag));
+        assert_eq!(
+            simple::parse_record(&[0x00, 0x00]),
+            Err(TlvError::InvalidTag)
+        );
         let mut out = [0u8; 16];
         let n = simple::write(0x07, &rec[2..], &mut out).unwrap();
         assert_eq!(&out[..n], &rec);
@@ -317,7 +323,13 @@ mod tests {
         assert_eq!(&out[..3], &[0x70, 0x81, 200]);
         let (tlv, rest) = ber::parse(&out[..n]).unwrap();
         assert_eq!((tlv.value.len(), rest.len()), (200, 0));
-        assert_eq!(ber::parse(&[0x5F, 0x80, 0x80, 0x00]), Err(TlvError::InvalidTag));
-        assert_eq!(ber::parse(&[0x70, 0x84, 0, 0, 0, 1]), Err(TlvError::InvalidLength));
+        assert_eq!(
+            ber::parse(&[0x5F, 0x80, 0x80, 0x00]),
+            Err(TlvError::InvalidTag)
+        );
+        assert_eq!(
+            ber::parse(&[0x70, 0x84, 0, 0, 0, 1]),
+            Err(TlvError::InvalidLength)
+        );
     }
 }

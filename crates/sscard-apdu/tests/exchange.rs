@@ -1,5 +1,10 @@
 //! Exchange behaviour against a scripted transport.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use sscard_apdu::trace::{Trace, TracedCommand, TracedResponse};
 use sscard_apdu::{CommandBuilder, Exchange, ExchangeError, Status, Transport, TransportErrorKind};
@@ -13,7 +18,10 @@ struct Script {
 impl Script {
     fn new(steps: &[(&[u8], &[u8])]) -> Self {
         Self {
-            steps: steps.iter().map(|(c, r)| (c.to_vec(), r.to_vec())).collect(),
+            steps: steps
+                .iter()
+                .map(|(c, r)| (c.to_vec(), r.to_vec()))
+                .collect(),
             sent: 0,
         }
     }
@@ -110,7 +118,10 @@ fn errors_are_reported_not_panicked() {
         Err(ExchangeError::BufferTooSmall { needed: 258 })
     ));
     // Non-9000 final status with transceive_ok.
-    let mut ex = Exchange::new(Script::new(&[(&[0, 0xA4, 2, 0, 2, 0xEF, 0x99], &[0x6A, 0x82])]));
+    let mut ex = Exchange::new(Script::new(&[(
+        &[0, 0xA4, 2, 0, 2, 0xEF, 0x99],
+        &[0x6A, 0x82],
+    )]));
     assert!(matches!(
         ex.transceive_ok(&[0, 0xA4, 2, 0, 2, 0xEF, 0x99], &mut buf),
         Err(ExchangeError::Status(Status::FileNotFound))
@@ -160,7 +171,10 @@ fn traces_redact_pins() {
     let mut log = Log::default();
     let mut ex = Exchange::with_tracer(
         Script::new(&[
-            (&[0x00, 0x20, 0x00, 0x00, 0x03, 0x12, 0x34, 0x56], &[0x63, 0xC2]),
+            (
+                &[0x00, 0x20, 0x00, 0x00, 0x03, 0x12, 0x34, 0x56],
+                &[0x63, 0xC2],
+            ),
             (&[0x00, 0xB2, 0x07, 0x04, 0x0B], &[0x6A, 0x83]),
         ]),
         &mut log,

@@ -1,5 +1,10 @@
 //! Property tests: parsing never panics; build → parse round-trips.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use proptest::prelude::*;
 use sscard_apdu::tlv::{ber, simple};

@@ -1,0 +1,251 @@
+//! The terminal side of the social-security application (SSSE).
+//!
+//! # Layers
+//!
+//! Above `sscard-apdu` (through [`Exchange`], so GET RESPONSE and `6Cxx` are handled
+//! there) and `sscard-fs` (the card profile says which files and items exist, their
+//! tags, lengths and encodings; nothing is repeated here).
+//!
+//! * [`read_image`]: SELECT SSSE by AID, then every record EF under it by FID, and
+//!   READ RECORD of each item by tag (P2 `00`, the addressing `spec/sscard.md` §1.3
+//!   recommends since EF06 record positions are uncertain), into a card [`Image`].
+//! * [`BasicInfo`]: the fields of `iReadCardBas` (§4.3) derived from an image.
+//!
+//! This slice reads 1st/2nd-generation cards, whose basic files are free to read; the
+//! 3.0 flow with internal and RKSSSE external authentication comes with the security
+//! module.
+//!
+//! # Features
+//!
+//! * `std` (default). Without it the crate is `no_std` with `alloc`.
+//!
+//! # Testing
+//!
+//! `tests/read.rs` reads the emulated sample card in process and checks every value,
+//! the paths through `61xx` and `6Cxx`, and the errors for a card that answers
+//! badly.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::Serialize;
+use sscard_apdu::command::SHORT_RESPONSE_MAX;
+use sscard_apdu::tlv::{ber, simple};
+use sscard_apdu::trace::Trace;
+use sscard_apdu::{hex, CommandBuilder, Exchange, ExchangeError, Status, Transport};
+use sscard_fs::image::{FileValues, IMAGE_SCHEMA};
+use sscard_fs::profile::{NodeKind, Structure};
+use sscard_fs::{CodecError, Image, Profile, SSSE, SSSE_EF05, SSSE_EF06};
+
+/// Which step of reading failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// SELECT of the SSSE application by AID.
+    SelectSsse,
+    /// SELECT of an EF by FID.
+    SelectEf(u16),
+    /// READ RECORD of the item with this tag in the EF with this FID.
+    ReadRecord {
+        /// The EF.
+        fid: u16,
+        /// The item's tag.
+        tag: u8,
+    },
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SelectSsse => f.write_str("SELECT SSSE"),
+            Self::SelectEf(fid) => write!(f, "SELECT EF {fid:04X}"),
+            Self::ReadRecord { fid, tag } => write!(f, "READ RECORD tag {tag:02X} of EF {fid:04X}"),
+        }
+    }
+}
+
+/// Why a card could not be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReadError<E> {
+    /// The exchange with the card failed (transport, malformed response).
+    Exchange(Step, ExchangeError<E>),
+    /// The card refused a step.
+    Card(Step, Status),
+    /// A record is not the TLV the profile describes.
+    BadRecord(Step),
+    /// A value on the card is not valid for its encoding.
+    BadValue(Step, CodecError),
+    /// The profile lacks the SSSE application or its AID.
+    Profile,
+}
+
+impl<E: fmt::Display> fmt::Display for ReadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exchange(step, e) => write!(f, "{step}: {e}"),
+            Self::Card(step, status) => write!(f, "{step}: card answered {status}"),
+            Self::BadRecord(step) => write!(f, "{step}: record is not the expected TLV"),
+            Self::BadValue(step, e) => write!(f, "{step}: {e}"),
+            Self::Profile => f.write_str("the card profile has no SSSE application AID"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for ReadError<E> {}
+
+/// Reads the SSSE record files of the card into an image. `atr` is the card's answer
+/// to reset as the reader reported it.
+pub fn read_image<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+) -> Result<Image, ReadError<T::Error>> {
+    let ssse = profile.node(SSSE).ok_or(ReadError::Profile)?;
+    let aid = ssse.aid.as_deref().ok_or(ReadError::Profile)?;
+    let mut buf = [0u8; SHORT_RESPONSE_MAX];
+
+    // SELECT by name, case 3 as field readers send it; the card may answer 61xx.
+    let step = Step::SelectSsse;
+    let fci = transact(
+        ex,
+        &CommandBuilder::new(0x00, 0xA4, 0x04, 0x00).data(aid),
+        &mut buf,
+        step,
+    )?;
+    let algorithm_id = algorithm_id(fci).map(|b| hex::to_string(&[b]));
+
+    let mut files = BTreeMap::new();
+    for ef in profile.children(SSSE) {
+        let (NodeKind::Ef, Some(Structure::TlvRecord), Some(fid)) = (ef.kind, ef.structure, ef.fid)
+        else {
+            continue;
+        };
+        let step = Step::SelectEf(fid);
+        transact(
+            ex,
+            &CommandBuilder::new(0x00, 0xA4, 0x02, 0x00).data(&fid.to_be_bytes()),
+            &mut buf,
+            step,
+        )?;
+        let mut values = FileValues::new();
+        for item in &ef.items {
+            let step = Step::ReadRecord { fid, tag: item.tag };
+            let read = CommandBuilder::new(0x00, 0xB2, item.tag, 0x00).le(item.tlv_len());
+            let record = match transact(ex, &read, &mut buf, step) {
+                Err(ReadError::Card(_, Status::RecordNotFound)) if item.optional => continue,
+                other => other?,
+            };
+            let (tag, value) =
+                simple::parse_record(record).map_err(|_| ReadError::BadRecord(step))?;
+            if tag != item.tag {
+                return Err(ReadError::BadRecord(step));
+            }
+            let text = item
+                .decode(value)
+                .map_err(|e| ReadError::BadValue(step, e))?;
+            values.insert(item.key.clone(), text);
+        }
+        files.insert(ef.path.clone(), values);
+    }
+    Ok(Image {
+        schema: IMAGE_SCHEMA.into(),
+        note: None,
+        atr: hex::to_string(atr),
+        algorithm_id,
+        files,
+    })
+}
+
+fn transact<'b, T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    command: &CommandBuilder<'_>,
+    buf: &'b mut [u8],
+    step: Step,
+) -> Result<&'b [u8], ReadError<T::Error>> {
+    let r = ex
+        .send(command, buf)
+        .map_err(|e| ReadError::Exchange(step, e))?;
+    r.success().map_err(|s| ReadError::Card(step, s))
+}
+
+/// The algorithm identifier from an FCI: `9F0C` holding `86 01 xx` (`spec/sscard.md`
+/// §3.6). `None` when the card does not announce one (readers then assume `01`).
+pub fn algorithm_id(fci: &[u8]) -> Option<u8> {
+    let value = ber::find(fci, 0x9F0C).ok().flatten()?;
+    match ber::find(value, 0x86).ok().flatten()? {
+        [alg] => Some(*alg),
+        _ => None,
+    }
+}
+
+/// The basic information of a card: the fields of `iReadCardBas` (`spec/sscard.md`
+/// §4.3), in that order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BasicInfo {
+    /// 发卡地区行政区划代码: the first six characters of the card identification code.
+    pub region_code: String,
+    /// 社会保障号码.
+    pub ssn: String,
+    /// 卡号.
+    pub card_number: String,
+    /// 卡识别码.
+    pub card_id: String,
+    /// 姓名: item 09 followed by the name extension 4E.
+    pub name: String,
+    /// 卡复位信息: the ATR historical bytes, hex.
+    pub atr_historical: String,
+    /// 规范版本.
+    pub spec_version: String,
+    /// 发卡日期.
+    pub issue_date: String,
+    /// 卡有效期.
+    pub expiry_date: String,
+}
+
+impl BasicInfo {
+    /// Derives the basic information from a card image.
+    pub fn from_image(image: &Image) -> Self {
+        let ef05 = image.files.get(SSSE_EF05);
+        let ef06 = image.files.get(SSSE_EF06);
+        let get = |file: Option<&FileValues>, key: &str| {
+            file.and_then(|f| f.get(key)).cloned().unwrap_or_default()
+        };
+        let card_id = get(ef05, "card_id");
+        let atr = hex::to_vec(&image.atr).unwrap_or_default();
+        let historical = sscard_apdu::atr::historical_bytes(&atr).unwrap_or_default();
+        let mut name = get(ef06, "name");
+        name.push_str(&get(ef06, "name_ext"));
+        Self {
+            region_code: card_id.chars().take(6).collect(),
+            ssn: get(ef06, "ssn"),
+            card_number: get(ef05, "card_number"),
+            card_id,
+            name,
+            atr_historical: hex::to_string(historical),
+            spec_version: get(ef05, "spec_version"),
+            issue_date: get(ef05, "issue_date"),
+            expiry_date: get(ef05, "expiry_date"),
+        }
+    }
+
+    /// The fields in `iReadCardBas` order as label/value pairs.
+    pub fn fields(&self) -> Vec<(&'static str, &str)> {
+        alloc::vec![
+            ("region code", self.region_code.as_str()),
+            ("social security number", &self.ssn),
+            ("card number", &self.card_number),
+            ("card identification code", &self.card_id),
+            ("name", &self.name),
+            ("ATR historical bytes", &self.atr_historical),
+            ("spec version", &self.spec_version),
+            ("issue date", &self.issue_date),
+            ("expiry date", &self.expiry_date),
+        ]
+    }
+}

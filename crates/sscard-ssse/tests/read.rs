@@ -1,0 +1,150 @@
+//! Reading the emulated sample card in process.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use sscard_apdu::applet::{Card, Interface, Reply};
+use sscard_apdu::{CommandView, Exchange, Status};
+use sscard_emu::{sample_card, EmulatedReader, PagingMode, Runtime, SsCard};
+use sscard_ssse::{read_image, BasicInfo, ReadError, Step};
+
+#[test]
+fn reads_back_the_image_exactly() {
+    for mode in [PagingMode::T0, PagingMode::Direct] {
+        let rt = Runtime::new(sample_card().unwrap()).with_paging(mode);
+        let atr = rt.atr().to_vec();
+        let mut ex = Exchange::new(EmulatedReader::new(rt));
+        let profile = sscard_fs::builtin_profile().unwrap();
+        let image = read_image(&mut ex, &profile, &atr).unwrap();
+        let sample = sscard_fs::sample_image().unwrap();
+        assert_eq!(image.files, sample.files);
+        assert_eq!(image.atr, sample.atr);
+        assert_eq!(image.algorithm_id, sample.algorithm_id);
+
+        let basic = BasicInfo::from_image(&image);
+        assert_eq!(basic.region_code, "330100");
+        assert_eq!(basic.name, "李测试");
+        assert_eq!(basic.card_number, "A12345678");
+        assert_eq!(basic.atr_historical, "00815353433300001234567890");
+        assert_eq!(basic.atr_historical.len(), 26);
+    }
+}
+
+/// A card wrapper that breaks one answer, to test the reader's error paths.
+struct Faulty<F> {
+    inner: SsCard,
+    fault: F,
+}
+
+impl<F: FnMut(&CommandView<'_>, &mut Reply<'_>) -> Option<Result<(), Status>>> Card for Faulty<F> {
+    fn atr(&self) -> &[u8] {
+        self.inner.atr()
+    }
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+    fn process(
+        &mut self,
+        i: Interface,
+        c: &CommandView<'_>,
+        r: &mut Reply<'_>,
+    ) -> Result<(), Status> {
+        match (self.fault)(c, r) {
+            Some(result) => result,
+            None => self.inner.process(i, c, r),
+        }
+    }
+}
+
+fn read_with<F>(
+    fault: F,
+) -> Result<sscard_fs::Image, ReadError<sscard_emu::reader::EmulatedReaderError>>
+where
+    F: FnMut(&CommandView<'_>, &mut Reply<'_>) -> Option<Result<(), Status>>,
+{
+    let card = Faulty {
+        inner: sample_card().unwrap(),
+        fault,
+    };
+    let mut ex = Exchange::new(EmulatedReader::new(Runtime::new(card)));
+    read_image(
+        &mut ex,
+        &sscard_fs::builtin_profile().unwrap(),
+        &[0x3B, 0x00],
+    )
+}
+
+#[test]
+fn a_card_without_ssse_is_reported() {
+    let err =
+        read_with(|c, _| (c.ins() == 0xA4 && c.p1() == 4).then_some(Err(Status::FileNotFound)))
+            .unwrap_err();
+    assert!(matches!(
+        err,
+        ReadError::Card(Step::SelectSsse, Status::FileNotFound)
+    ));
+    assert_eq!(
+        err.to_string(),
+        "SELECT SSSE: card answered 6A82 (file or application not found)"
+    );
+}
+
+#[test]
+fn a_1_0_card_without_name_extension_reads() {
+    let image = read_with(|c, _| {
+        (c.ins() == 0xB2 && c.p1() == 0x4E).then_some(Err(Status::RecordNotFound))
+    })
+    .unwrap();
+    assert!(!image.files["SSSE/EF06"].contains_key("name_ext"));
+    assert_eq!(BasicInfo::from_image(&image).name, "李测试");
+}
+
+#[test]
+fn a_missing_mandatory_record_is_an_error() {
+    let err = read_with(|c, _| {
+        (c.ins() == 0xB2 && c.p1() == 0x07).then_some(Err(Status::RecordNotFound))
+    })
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ReadError::Card(
+            Step::ReadRecord {
+                fid: 0xEF05,
+                tag: 7
+            },
+            Status::RecordNotFound
+        )
+    ));
+}
+
+#[test]
+fn malformed_records_are_errors_not_panics() {
+    // Wrong tag in the record.
+    let err = read_with(|c, r| {
+        (c.ins() == 0xB2 && c.p1() == 0x07).then(|| r.extend_from_slice(&[0x08, 0x01, 0x41]))
+    })
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ReadError::BadRecord(Step::ReadRecord { tag: 7, .. })
+    ));
+    // Truncated TLV.
+    let err = read_with(|c, r| {
+        (c.ins() == 0xB2 && c.p1() == 0x07).then(|| r.extend_from_slice(&[0x07, 0x09, 0x41]))
+    })
+    .unwrap_err();
+    assert!(matches!(err, ReadError::BadRecord(_)));
+    // A BCD date with a non-digit nibble.
+    let err = read_with(|c, r| {
+        (c.ins() == 0xB2 && c.p1() == 0x05)
+            .then(|| r.extend_from_slice(&[0x05, 0x04, 0x20, 0x2A, 0x01, 0x01]))
+    })
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ReadError::BadValue(_, sscard_fs::CodecError::InvalidBytes)
+    ));
+}

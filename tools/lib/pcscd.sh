@@ -28,6 +28,9 @@
 #                              auto (default): plain if root and no pcscd is
 #                                     running and /run/pcscd/pcscd.comm is absent
 #   SSCARD_KEEP_WORKDIR=1      do not delete the work dir on stop
+#   SSCARD_MAX_RUNTIME=900     hard upper bound (s) on pcscd's life: it runs
+#                              under `timeout`, so even a SIGKILLed harness
+#                              cannot leave it behind for long
 #
 # After sscard_pcscd_start, PCSCLITE_CSOCK_NAME is exported so every PC/SC
 # client started from this shell talks to the private daemon.
@@ -50,6 +53,7 @@ SSCARD_PY=${SSCARD_PY:-/usr/bin/python3} # Debian's python: the only one with py
 # State (also mirrored to files in the work dir so subshells cannot lose it).
 SSCARD_WORKDIR=${SSCARD_WORKDIR:-}
 SSCARD_PCSCD_PID=${SSCARD_PCSCD_PID:-}
+SSCARD_PCSCD_WRAPPER_PID=${SSCARD_PCSCD_WRAPPER_PID:-}
 SSCARD_BASE_PORT=${SSCARD_BASE_PORT:-}
 SSCARD__OWN_WORKDIR=${SSCARD__OWN_WORKDIR:-}
 SSCARD__OLD_CSOCK_SET=
@@ -170,6 +174,22 @@ sscard__port_listening() {
 		/proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# sscard_free_base_port [START] [TRIES]: print the first base port >= START
+# (default $SSCARD_DEFAULT_BASE_PORT) such that it and base+1 are not
+# listening, stepping by 2. Racy by nature; sscard_pcscd_start re-checks.
+sscard_free_base_port() {
+	local p=$((${1:-$SSCARD_DEFAULT_BASE_PORT})) n=${2:-50}
+	while ((n-- > 0 && p < 65534)); do
+		if ! sscard__port_listening "$p" && ! sscard__port_listening $((p + 1)); then
+			echo "$p"
+			return 0
+		fi
+		p=$((p + 2))
+	done
+	sscard__err "no free vpcd port pair found"
+	return 1
+}
+
 # --- pcscd --------------------------------------------------------------------
 
 # sscard_pcscd_start [WORKDIR] [BASE_PORT]
@@ -177,11 +197,16 @@ sscard__port_listening() {
 #            if this library created it.
 #   BASE_PORT: vpcd slot 0 port (slot 1 = BASE_PORT+1); default
 #            $SSCARD_DEFAULT_BASE_PORT (40000 = 0x9C40). Must be free.
+# pcscd runs under `timeout $SSCARD_MAX_RUNTIME`. On success sets
+# SSCARD_PCSCD_PID (pcscd itself), SSCARD_WORKDIR, SSCARD_BASE_PORT and exports
+# PCSCLITE_CSOCK_NAME. On failure prints pcscd's log tail, calls
+# sscard_pcscd_stop (stopping whatever was tracked so far) and returns 1.
 sscard_pcscd_start() {
 	local workdir=${1:-} base=${2:-$SSCARD_DEFAULT_BASE_PORT}
 	local pcscd mode=${SSCARD_PCSCD_MODE:-auto} sock rundir conf log i args
-	if [[ -n "$SSCARD_PCSCD_PID" ]]; then
-		sscard__err "pcscd already started by this shell (pid $SSCARD_PCSCD_PID)"
+	local wrapper maxrun=${SSCARD_MAX_RUNTIME:-900}
+	if [[ -n "$SSCARD_PCSCD_WRAPPER_PID" ]]; then
+		sscard__err "pcscd already started by this shell (pid ${SSCARD_PCSCD_PID:-$SSCARD_PCSCD_WRAPPER_PID})"
 		return 1
 	fi
 	if ! [[ "$base" =~ ^(0[xX][0-9a-fA-F]+|[0-9]+)$ ]] || ((base < 1024 || base > 65534)); then
@@ -244,8 +269,8 @@ sscard_pcscd_start() {
 			sscard__err "$sock exists (another pcscd?); use SSCARD_PCSCD_MODE=ns"
 			return 1
 		fi
-		"$pcscd" "${args[@]}" >"$log" 2>&1 &
-		SSCARD_PCSCD_PID=$!
+		timeout -k 5 "$maxrun" "$pcscd" "${args[@]}" >"$log" 2>&1 &
+		wrapper=$!
 		;;
 	ns)
 		if ! command -v unshare >/dev/null 2>&1; then
@@ -266,20 +291,21 @@ sscard_pcscd_start() {
 		fi
 		local ns_args=(-m)
 		[[ $EUID -eq 0 ]] || ns_args=(-r -m)
-		# unshare execs sh, which execs pcscd: $! is pcscd's own PID.
+		# unshare execs sh, which execs pcscd (same PID, a child of timeout).
 		# shellcheck disable=SC2016
-		unshare "${ns_args[@]}" sh -c 'mount --bind "$1" /run/pcscd && shift && exec "$@"' \
+		timeout -k 5 "$maxrun" unshare "${ns_args[@]}" \
+			sh -c 'mount --bind "$1" /run/pcscd && shift && exec "$@"' \
 			sh "$rundir" "$pcscd" "${args[@]}" >"$log" 2>&1 &
-		SSCARD_PCSCD_PID=$!
+		wrapper=$!
 		;;
 	*)
 		sscard__err "SSCARD_PCSCD_MODE must be auto, plain or ns (got '$mode')"
 		return 1
 		;;
 	esac
-	sscard_track_pid "$SSCARD_PCSCD_PID" pcscd
+	SSCARD_PCSCD_WRAPPER_PID=$wrapper
+	sscard_track_pid "$wrapper" "timeout(pcscd)"
 	SSCARD_BASE_PORT=$base
-	echo "$SSCARD_PCSCD_PID" >"$SSCARD_WORKDIR/pcscd.pid"
 	echo "$base" >"$SSCARD_WORKDIR/base_port"
 
 	if [[ -z "$SSCARD__OLD_CSOCK_SET" ]]; then
@@ -294,19 +320,30 @@ sscard_pcscd_start() {
 
 	# Wait (<= 5 s) for the socket and for vpcd's two listening ports.
 	for ((i = 0; i < 100; i++)); do
-		if ! sscard__alive "$SSCARD_PCSCD_PID"; then
-			sscard__err "pcscd (pid $SSCARD_PCSCD_PID, mode $mode) died during start-up; log tail:"
+		if ! sscard__alive "$wrapper"; then
+			sscard__err "pcscd ($mode mode) died during start-up; log tail:"
 			tail -n 30 "$log" >&2 || true
+			sscard_pcscd_stop
 			return 1
 		fi
 		if [[ -S $sock ]] && sscard__port_listening "$base" && sscard__port_listening $((base + 1)); then
-			sscard__log "pcscd pid $SSCARD_PCSCD_PID ($mode mode) up: socket $sock, vpcd ports $base/$((base + 1)), work dir $SSCARD_WORKDIR"
+			# pcscd writes its PID next to its socket (global PID: no PID namespace).
+			SSCARD_PCSCD_PID=$(tr -dc 0-9 <"${sock%/*}/pcscd.pid" 2>/dev/null) || SSCARD_PCSCD_PID=
+			if [[ "$SSCARD_PCSCD_PID" =~ ^[0-9]+$ ]] && sscard__alive "$SSCARD_PCSCD_PID"; then
+				# Stopped before its timeout wrapper (reverse tracking order).
+				sscard_track_pid "$SSCARD_PCSCD_PID" pcscd
+			else
+				SSCARD_PCSCD_PID=$wrapper
+			fi
+			echo "$SSCARD_PCSCD_PID" >"$SSCARD_WORKDIR/pcscd.pid"
+			sscard__log "pcscd pid $SSCARD_PCSCD_PID ($mode mode, at most ${maxrun}s) up: socket $sock, vpcd ports $base/$((base + 1)), work dir $SSCARD_WORKDIR"
 			return 0
 		fi
 		sleep 0.05
 	done
-	sscard__err "pcscd (pid $SSCARD_PCSCD_PID, mode $mode) not ready after 5 s (socket $sock, ports $base/$((base + 1))); log tail:"
+	sscard__err "pcscd (timeout wrapper pid $wrapper, mode $mode) not ready after 5 s (socket $sock, ports $base/$((base + 1))); log tail:"
 	tail -n 30 "$log" >&2 || true
+	sscard_pcscd_stop
 	return 1
 }
 
@@ -356,6 +393,7 @@ sscard_pcscd_stop() {
 		: >"$SSCARD_WORKDIR/pids"
 	fi
 	SSCARD_PCSCD_PID=
+	SSCARD_PCSCD_WRAPPER_PID=
 	case $SSCARD__OLD_CSOCK_SET in
 	set) export PCSCLITE_CSOCK_NAME=$SSCARD__OLD_CSOCK ;;
 	unset) unset PCSCLITE_CSOCK_NAME ;;
@@ -396,8 +434,10 @@ sscard_wait_card() {
 	local reader=${1:?sscard_wait_card: reader name required} timeout=${2:-10}
 	if [[ -x "$SSCARD_PY" ]] && "$SSCARD_PY" -c 'import smartcard' >/dev/null 2>&1; then
 		"$SSCARD_PY" - "$reader" "$timeout" <<'PYEOF'
-import sys, time
+import signal, sys, time
 from smartcard import scard as s
+
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # die by the signal: the shell then runs its INT trap
 
 reader, timeout = sys.argv[1], float(sys.argv[2])
 deadline = time.monotonic() + timeout

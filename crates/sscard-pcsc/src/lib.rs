@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use sscard_apdu::{Reader, ResetKind, Transport, TransportError, TransportErrorKind};
 
+pub use pcsc;
 pub use pcsc::Disposition;
 
 /// Errors of the PC/SC backend.

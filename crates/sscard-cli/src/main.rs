@@ -97,6 +97,9 @@ struct EmulateArgs {
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long)]
     max_seconds: Option<f64>,
+    /// Benchmarks only: behave like a naive bridge (no TCP_QUICKACK), ~48 ms per APDU.
+    #[arg(long, hide = true)]
+    naive: bool,
 }
 
 fn main() {
@@ -301,7 +304,9 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
             bridge.run(&stop)?;
         }
         CardKind::Echo => {
-            let mut bridge = VpcdBridge::new(Runtime::new(EchoCard::new()), addr).with_log(log);
+            let mut bridge = VpcdBridge::new(Runtime::new(EchoCard::new()), addr)
+                .with_log(log)
+                .with_quickack(!args.naive);
             bridge.run(&stop)?;
         }
     }

@@ -1,6 +1,6 @@
 //! The `sscard` binary: the JSON contract, the text table, and clear errors for bad
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! input (no panics, exit status 1).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::process::{Command, Output};
 

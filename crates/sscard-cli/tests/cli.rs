@@ -1,6 +1,11 @@
 //! The `sscard` binary: the JSON contract, the text table, and clear errors for bad
 //! input (no panics, exit status 1).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::process::{Command, Output};
 

@@ -76,6 +76,15 @@ pub fn decode(text: &str, out: &mut [u8]) -> Result<usize, HexError> {
     Ok(needed)
 }
 
+/// Decodes hex text of exactly `N` bytes (white space ignored).
+pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
+    let mut out = [0u8; N];
+    match decode(text, &mut out)? {
+        n if n == N => Ok(out),
+        _ => Err(HexError::BufferTooSmall { needed: N }),
+    }
+}
+
 /// Formats bytes as upper-case hex with no separators.
 #[derive(Clone, Copy)]
 pub struct Hex<'a>(pub &'a [u8]);
@@ -129,5 +138,8 @@ mod tests {
             decode("0011223344", &mut out),
             Err(HexError::BufferTooSmall { needed: 5 })
         );
+        assert_eq!(decode_array::<2>("EF 05"), Ok([0xEF, 0x05]));
+        assert!(decode_array::<2>("EF").is_err());
+        assert!(decode_array::<2>("EF0506").is_err());
     }
 }

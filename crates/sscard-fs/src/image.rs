@@ -161,10 +161,9 @@ impl Image {
         let Some(text) = &self.algorithm_id else {
             return Ok(None);
         };
-        let mut b = [0u8; 1];
-        match hex::decode(text, &mut b) {
-            Ok(1) => Ok(Some(b[0])),
-            _ => Err(ImageError::BadAlgorithmId),
+        match hex::decode_array::<1>(text) {
+            Ok([b]) => Ok(Some(b)),
+            Err(_) => Err(ImageError::BadAlgorithmId),
         }
     }
 

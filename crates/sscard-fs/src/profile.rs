@@ -80,9 +80,8 @@ impl AccessRule {
             "pin" => Some(Self::Pin),
             _ => {
                 let key = text.strip_prefix("ext-auth:")?;
-                let mut b = [0u8; 1];
-                hex::decode(key, &mut b).ok().filter(|n| *n == 1)?;
-                Some(Self::ExternalAuth(b[0]))
+                let [key] = hex::decode_array::<1>(key).ok()?;
+                Some(Self::ExternalAuth(key))
             }
         }
     }
@@ -353,19 +352,15 @@ struct RawItem {
 }
 
 fn hex_byte(text: &str) -> Result<u8, NodeProblem> {
-    let mut b = [0u8; 1];
-    match hex::decode(text, &mut b) {
-        Ok(1) => Ok(b[0]),
-        _ => Err(NodeProblem::BadHex),
-    }
+    hex::decode_array::<1>(text)
+        .map(|[b]| b)
+        .map_err(|_| NodeProblem::BadHex)
 }
 
 fn hex_u16(text: &str) -> Result<u16, NodeProblem> {
-    let mut b = [0u8; 2];
-    match hex::decode(text, &mut b) {
-        Ok(2) => Ok(u16::from_be_bytes(b)),
-        _ => Err(NodeProblem::BadHex),
-    }
+    hex::decode_array::<2>(text)
+        .map(u16::from_be_bytes)
+        .map_err(|_| NodeProblem::BadHex)
 }
 
 impl RawNode {

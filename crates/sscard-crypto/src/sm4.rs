@@ -1,0 +1,1 @@
+//! Placeholder: filled in by the sscard-crypto work of issue 3.

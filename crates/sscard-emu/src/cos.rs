@@ -340,7 +340,7 @@ impl SsCard {
         }
         let record = match target {
             RecordRef::Number(n) => ef.records.iter().find(|r| r.number == n),
-            RecordRef::Tag(t) => ef.records.iter().find(|r| r.tag == t),
+            RecordRef::Tag(t) => ef.records.iter().find(|r| r.tag == Some(t)),
         }
         .ok_or(Status::RecordNotFound)?;
         let len = record.bytes.len();

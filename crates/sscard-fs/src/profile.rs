@@ -58,7 +58,8 @@ pub enum Structure {
     Cyclic,
 }
 
-/// An access condition.
+/// An access condition (`spec/sscard.md` §1.7), written in the profile as `free`,
+/// `never`, `pin`, `ext-auth:XX` or `pin+ext-auth:XX`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AccessRule {
@@ -66,22 +67,46 @@ pub enum AccessRule {
     Free,
     /// Never allowed.
     Never,
-    /// After PIN verification in the current DF.
-    Pin,
-    /// After external authentication with this card key id.
-    ExternalAuth(u8),
+    /// Allowed once every named condition holds.
+    Require {
+        /// PIN verified in the DF.
+        pin: bool,
+        /// External authentication with this card key id passed in the DF.
+        key: Option<u8>,
+    },
 }
 
 impl AccessRule {
-    fn parse(text: &str) -> Option<Self> {
+    /// Parses the profile notation.
+    pub fn parse(text: &str) -> Option<Self> {
         match text {
-            "free" => Some(Self::Free),
-            "never" => Some(Self::Never),
-            "pin" => Some(Self::Pin),
-            _ => {
-                let key = text.strip_prefix("ext-auth:")?;
-                let [key] = hex::decode_array::<1>(key).ok()?;
-                Some(Self::ExternalAuth(key))
+            "free" => return Some(Self::Free),
+            "never" => return Some(Self::Never),
+            _ => {}
+        }
+        let (mut pin, mut key) = (false, None);
+        for part in text.split('+') {
+            match part.trim() {
+                "pin" if !pin => pin = true,
+                other => {
+                    let hex_id = other.strip_prefix("ext-auth:")?;
+                    let [id] = hex::decode_array::<1>(hex_id).ok()?;
+                    if key.replace(id).is_some() {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(Self::Require { pin, key })
+    }
+
+    /// Whether the rule holds given the DF's security state.
+    pub fn allows(&self, pin_verified: bool, key_authenticated: impl Fn(u8) -> bool) -> bool {
+        match *self {
+            Self::Free => true,
+            Self::Never => false,
+            Self::Require { pin, key } => {
+                (!pin || pin_verified) && key.is_none_or(key_authenticated)
             }
         }
     }
@@ -138,6 +163,114 @@ impl Item {
     }
 }
 
+/// A positional field of a fixed-length or cyclic record (no tag of its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Key in card images.
+    pub key: String,
+    /// Human name.
+    pub name: String,
+    /// Length in bytes.
+    pub length: usize,
+    /// Encoding.
+    pub encoding: Encoding,
+    /// Pad byte for AN and GBK.
+    pub pad: u8,
+}
+
+impl Field {
+    /// Encodes a text value into the field's fixed-length bytes.
+    pub fn encode(&self, value: &str) -> Result<Vec<u8>, CodecError> {
+        codec::encode(self.encoding, self.length, self.pad, value)
+    }
+
+    /// Decodes the field's bytes to text.
+    pub fn decode(&self, bytes: &[u8]) -> Result<String, CodecError> {
+        codec::decode(self.encoding, bytes)
+    }
+}
+
+/// A B-TLV group: a record whose value is itself a list of TLV items
+/// (`spec/sscard.md` §1.5), addressed as `<group tag>:<occurrence>` (§4.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Key in card images.
+    pub key: String,
+    /// The group's record tag.
+    pub tag: u8,
+    /// Human name.
+    pub name: String,
+    /// Record number of the first occurrence; occurrence `i` is record `record + i - 1`.
+    pub record: Option<u8>,
+    /// How many occurrences the file holds.
+    pub occurrences: u8,
+    /// The items inside one occurrence.
+    pub members: Vec<Item>,
+    /// Confidence of the group's definition.
+    pub confidence: Confidence,
+    /// Source tags.
+    pub source: String,
+}
+
+impl Group {
+    /// The member with this tag.
+    pub fn member_by_tag(&self, tag: u8) -> Option<&Item> {
+        self.members.iter().find(|m| m.tag == tag)
+    }
+
+    /// Length of one occurrence's value (the members' TLVs).
+    pub fn value_len(&self) -> usize {
+        self.members.iter().map(Item::tlv_len).sum()
+    }
+}
+
+/// What a card key is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum KeyUsage {
+    /// Master (control) key of the DF.
+    Master,
+    /// Internal authentication (card genuine).
+    InternalAuth,
+    /// Read key: external authentication before reading.
+    Read,
+    /// Update key: external authentication before writing.
+    Update,
+    /// PIN unblock / reload (PUK).
+    PinUnblock,
+    /// Secure transport (PIN encryption and MAC of `84 24`).
+    SecureTransport,
+    /// Purse keys and other keys that are not used for external authentication.
+    Other,
+}
+
+/// A key of a DF (ids from one province's cards: examples, not constants).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRef {
+    /// Card key id (P2 of EXTERNAL AUTHENTICATE).
+    pub id: u8,
+    /// Name (`RKSSSE`, `UK1DF03` …).
+    pub name: String,
+    /// Purpose.
+    pub usage: KeyUsage,
+    /// Confidence.
+    pub confidence: Confidence,
+    /// Source tags.
+    pub source: String,
+}
+
+/// The PIN of a DF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinPolicy {
+    /// Digits of the PIN (readers require 6 for DF access).
+    pub digits: u8,
+    /// Tries before the PIN blocks.
+    pub tries: u8,
+    /// Confidence of the try count.
+    pub confidence: Confidence,
+}
+
 /// A file of the card.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -157,8 +290,20 @@ pub struct Node {
     pub name: String,
     /// Access conditions of an EF.
     pub access: Option<Access>,
-    /// Data items of a record EF.
+    /// Data items of a TLV record EF.
     pub items: Vec<Item>,
+    /// B-TLV groups of a TLV record EF.
+    pub groups: Vec<Group>,
+    /// Positional fields of each record of a fixed-record or cyclic EF.
+    pub fields: Vec<Field>,
+    /// Number of records of a fixed-record or cyclic EF.
+    pub record_count: Option<u8>,
+    /// Size in bytes of a transparent EF.
+    pub size: Option<usize>,
+    /// Keys of a DF.
+    pub keys: Vec<KeyRef>,
+    /// PIN of a DF.
+    pub pin: Option<PinPolicy>,
     /// Confidence of the node's definition.
     pub confidence: Confidence,
     /// Source tags.
@@ -179,6 +324,26 @@ impl Node {
     /// The item with this key.
     pub fn item(&self, key: &str) -> Option<&Item> {
         self.items.iter().find(|i| i.key == key)
+    }
+
+    /// The B-TLV group with this tag.
+    pub fn group_by_tag(&self, tag: u8) -> Option<&Group> {
+        self.groups.iter().find(|g| g.tag == tag)
+    }
+
+    /// The B-TLV group with this key.
+    pub fn group(&self, key: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.key == key)
+    }
+
+    /// The length of one record of a fixed-record or cyclic EF.
+    pub fn record_length(&self) -> usize {
+        self.fields.iter().map(|f| f.length).sum()
+    }
+
+    /// The key with this id, if the DF lists it.
+    pub fn key(&self, id: u8) -> Option<&KeyRef> {
+        self.keys.iter().find(|k| k.id == id)
     }
 }
 
@@ -224,6 +389,12 @@ pub enum NodeProblem {
     DuplicateItem,
     /// An item length of 0 or more than 254.
     BadItemLength,
+    /// A structure's own fields are missing or inconsistent (a transparent EF without
+    /// size, a cyclic EF without fields or record count, a B-TLV group without members
+    /// or longer than a record can hold).
+    BadLayout,
+    /// Two keys share an id, or a PIN policy is out of range.
+    BadKeys,
 }
 
 impl fmt::Display for ProfileError {
@@ -329,9 +500,65 @@ struct RawNode {
     access: Option<RawAccess>,
     #[serde(default)]
     items: Vec<RawItem>,
+    #[serde(default)]
+    groups: Vec<RawGroup>,
+    #[serde(default)]
+    fields: Vec<RawField>,
+    records: Option<u8>,
+    size: Option<usize>,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    pin: Option<RawPin>,
     confidence: Confidence,
     #[serde(default)]
     source: String,
+}
+
+#[derive(Deserialize)]
+struct RawGroup {
+    key: String,
+    tag: String,
+    #[serde(default)]
+    name: String,
+    record: Option<u8>,
+    #[serde(default = "one")]
+    occurrences: u8,
+    members: Vec<RawItem>,
+    confidence: Confidence,
+    #[serde(default)]
+    source: String,
+}
+
+fn one() -> u8 {
+    1
+}
+
+#[derive(Deserialize)]
+struct RawField {
+    key: String,
+    #[serde(default)]
+    name: String,
+    length: usize,
+    encoding: Encoding,
+    pad: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    id: String,
+    #[serde(default)]
+    name: String,
+    usage: KeyUsage,
+    confidence: Confidence,
+    #[serde(default)]
+    source: String,
+}
+
+#[derive(Deserialize)]
+struct RawPin {
+    digits: u8,
+    tries: u8,
+    confidence: Confidence,
 }
 
 #[derive(Deserialize)]
@@ -363,6 +590,51 @@ fn hex_u16(text: &str) -> Result<u16, NodeProblem> {
         .map_err(|_| NodeProblem::BadHex)
 }
 
+impl RawItem {
+    fn validate(self) -> Result<Item, NodeProblem> {
+        let tag = hex_byte(&self.tag)?;
+        let pad = self.pad.as_deref().map(hex_byte).transpose()?.unwrap_or(0);
+        if self.length == 0 || self.length > 254 || tag == 0 || tag == 0xFF {
+            return Err(NodeProblem::BadItemLength);
+        }
+        Ok(Item {
+            key: self.key,
+            tag,
+            record: self.record,
+            name: self.name,
+            length: self.length,
+            encoding: self.encoding,
+            pad,
+            optional: self.optional,
+            confidence: self.confidence,
+            source: self.source,
+        })
+    }
+}
+
+/// Tracks tags, keys and record numbers of one record file for uniqueness.
+#[derive(Default)]
+struct Unique {
+    tags: BTreeSet<u8>,
+    keys: BTreeSet<String>,
+    records: BTreeSet<u8>,
+}
+
+impl Unique {
+    fn add(
+        &mut self,
+        tag: u8,
+        key: &str,
+        records: impl IntoIterator<Item = u8>,
+    ) -> Result<(), NodeProblem> {
+        let fresh_records = records.into_iter().all(|r| self.records.insert(r));
+        if !self.tags.insert(tag) || !self.keys.insert(key.into()) || !fresh_records {
+            return Err(NodeProblem::DuplicateItem);
+        }
+        Ok(())
+    }
+}
+
 impl RawNode {
     fn validate(self) -> Result<Node, NodeProblem> {
         let aid = match &self.aid {
@@ -381,11 +653,35 @@ impl RawNode {
                 return Err(NodeProblem::BadSfi);
             }
         }
-        match (self.kind, self.structure, self.items.is_empty()) {
-            (NodeKind::Ef, None, _) | (NodeKind::Df, Some(_), _) | (NodeKind::Df, None, false) => {
+        let has_content =
+            !self.items.is_empty() || !self.groups.is_empty() || !self.fields.is_empty();
+        match (self.kind, self.structure) {
+            (NodeKind::Ef, None) | (NodeKind::Df, Some(_)) => return Err(NodeProblem::BadKind),
+            (NodeKind::Df, None) if has_content || self.size.is_some() => {
+                return Err(NodeProblem::BadKind)
+            }
+            (NodeKind::Ef, _) if !self.keys.is_empty() || self.pin.is_some() => {
                 return Err(NodeProblem::BadKind)
             }
             _ => {}
+        }
+        // Each structure has its own content fields and no others.
+        let layout_ok = match self.structure {
+            Some(Structure::TlvRecord) => self.fields.is_empty() && self.size.is_none(),
+            Some(Structure::FixedRecord | Structure::Cyclic) => {
+                !self.fields.is_empty()
+                    && self.records.is_some_and(|n| n > 0)
+                    && self.items.is_empty()
+                    && self.groups.is_empty()
+                    && self.size.is_none()
+            }
+            Some(Structure::Transparent) => {
+                !has_content && self.size.is_some_and(|n| n > 0 && n <= 0x7FFF)
+            }
+            None => true,
+        };
+        if !layout_ok {
+            return Err(NodeProblem::BadLayout);
         }
         let access = match self.access {
             Some(a) => Some(Access {
@@ -394,33 +690,87 @@ impl RawNode {
             }),
             None => None,
         };
-        let mut tags = BTreeSet::new();
-        let mut keys = BTreeSet::new();
-        let mut records = BTreeSet::new();
+        let mut unique = Unique::default();
         let mut items = Vec::with_capacity(self.items.len());
         for raw in self.items {
+            let item = raw.validate()?;
+            unique.add(item.tag, &item.key, item.record)?;
+            items.push(item);
+        }
+        let mut groups = Vec::with_capacity(self.groups.len());
+        for raw in self.groups {
             let tag = hex_byte(&raw.tag)?;
-            let pad = raw.pad.as_deref().map(hex_byte).transpose()?.unwrap_or(0);
-            if raw.length == 0 || raw.length > 254 || tag == 0 || tag == 0xFF {
-                return Err(NodeProblem::BadItemLength);
+            let mut members = Vec::with_capacity(raw.members.len());
+            let mut inner = Unique::default();
+            for m in raw.members {
+                let m = m.validate()?;
+                inner.add(m.tag, &m.key, None)?;
+                members.push(m);
             }
-            let new_record = raw.record.is_none_or(|r| records.insert(r));
-            if !tags.insert(tag) || !keys.insert(raw.key.clone()) || !new_record {
-                return Err(NodeProblem::DuplicateItem);
-            }
-            items.push(Item {
+            let group = Group {
                 key: raw.key,
                 tag,
+                name: raw.name,
                 record: raw.record,
+                occurrences: raw.occurrences,
+                members,
+                confidence: raw.confidence,
+                source: raw.source,
+            };
+            if group.members.is_empty() || group.occurrences == 0 || group.value_len() > 254 {
+                return Err(NodeProblem::BadLayout);
+            }
+            let span = group
+                .record
+                .map(|first| (0..group.occurrences).map(move |i| first.saturating_add(i)));
+            unique.add(tag, &group.key, span.into_iter().flatten())?;
+            groups.push(group);
+        }
+        let mut fields = Vec::with_capacity(self.fields.len());
+        for raw in self.fields {
+            let pad = raw.pad.as_deref().map(hex_byte).transpose()?.unwrap_or(0);
+            if raw.length == 0 || raw.length > 254 {
+                return Err(NodeProblem::BadItemLength);
+            }
+            if !unique.keys.insert(raw.key.clone()) {
+                return Err(NodeProblem::DuplicateItem);
+            }
+            fields.push(Field {
+                key: raw.key,
                 name: raw.name,
                 length: raw.length,
                 encoding: raw.encoding,
                 pad,
-                optional: raw.optional,
+            });
+        }
+        if fields.iter().map(|f| f.length).sum::<usize>() > 255 {
+            return Err(NodeProblem::BadLayout);
+        }
+        let mut keys: Vec<KeyRef> = Vec::with_capacity(self.keys.len());
+        for raw in self.keys {
+            let id = hex_byte(&raw.id)?;
+            if keys.iter().any(|k| k.id == id) {
+                return Err(NodeProblem::BadKeys);
+            }
+            keys.push(KeyRef {
+                id,
+                name: raw.name,
+                usage: raw.usage,
                 confidence: raw.confidence,
                 source: raw.source,
             });
         }
+        let pin = match self.pin {
+            Some(p) if (2..=12).contains(&p.digits) && (1..=15).contains(&p.tries) => {
+                Some(PinPolicy {
+                    digits: p.digits,
+                    tries: p.tries,
+                    confidence: p.confidence,
+                })
+            }
+            Some(_) => return Err(NodeProblem::BadKeys),
+            None => None,
+        };
         Ok(Node {
             path: self.path,
             kind: self.kind,
@@ -431,6 +781,12 @@ impl RawNode {
             name: self.name,
             access,
             items,
+            groups,
+            fields,
+            record_count: self.records,
+            size: self.size,
+            keys,
+            pin,
             confidence: self.confidence,
             source: self.source,
         })

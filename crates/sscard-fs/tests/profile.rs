@@ -21,7 +21,13 @@ fn builtin_profile_matches_the_spec() {
     assert_eq!((ef05.fid, ef05.sfi), (Some(0xEF05), Some(5)));
     assert_eq!(ef05.structure, Some(Structure::TlvRecord));
     assert_eq!(ef05.access.unwrap().read, AccessRule::Free);
-    assert_eq!(ef05.access.unwrap().update, AccessRule::ExternalAuth(0x04));
+    assert_eq!(
+        ef05.access.unwrap().update,
+        AccessRule::Require {
+            pin: false,
+            key: Some(0x04)
+        }
+    );
     // Record number equals tag for all seven EF05 records.
     assert_eq!(ef05.items.len(), 7);
     assert!(ef05.items.iter().all(|i| i.record == Some(i.tag)));
@@ -41,17 +47,17 @@ fn sample_image_encodes_to_spec_records() {
     let ef05 = img.records(&p, SSSE_EF05).unwrap();
     let card_number = ef05.iter().find(|r| r.number == 7).unwrap();
     assert_eq!(card_number.bytes, b"\x07\x09A12345678");
-    let card_id = ef05.iter().find(|r| r.tag == 1).unwrap();
+    let card_id = ef05.iter().find(|r| r.tag == Some(1)).unwrap();
     assert_eq!(card_id.bytes.len(), 0x12);
     let ef06 = img.records(&p, SSSE_EF06).unwrap();
-    let name = ef06.iter().find(|r| r.tag == 0x09).unwrap();
+    let name = ef06.iter().find(|r| r.tag == Some(0x09)).unwrap();
     assert_eq!(name.number, 2);
     assert_eq!(
         &name.bytes[..8],
         &[0x09, 0x1E, 0xC0, 0xEE, 0xB2, 0xE2, 0xCA, 0xD4]
     );
     assert_eq!(name.bytes.len(), 32);
-    let birth = ef06.iter().find(|r| r.tag == 0x0D).unwrap();
+    let birth = ef06.iter().find(|r| r.tag == Some(0x0D)).unwrap();
     assert_eq!(birth.bytes, [0x0D, 0x04, 0x19, 0x90, 0x03, 0x07]);
     assert_eq!(img.atr_bytes().unwrap().len(), 17);
     assert_eq!(img.algorithm_id_byte().unwrap(), Some(1));

@@ -149,7 +149,7 @@ pub fn read_image<T: Transport, R: Trace>(
             let text = item
                 .decode(value)
                 .map_err(|e| ReadError::BadValue(step, e))?;
-            values.insert(item.key.clone(), text);
+            values.insert(item.key.clone(), text.into());
         }
         files.insert(ef.path.clone(), values);
     }
@@ -214,7 +214,10 @@ impl BasicInfo {
         let ef05 = image.files.get(SSSE_EF05);
         let ef06 = image.files.get(SSSE_EF06);
         let get = |file: Option<&FileValues>, key: &str| {
-            file.and_then(|f| f.get(key)).cloned().unwrap_or_default()
+            file.and_then(|f| f.get(key))
+                .and_then(|v| v.as_text())
+                .map(String::from)
+                .unwrap_or_default()
         };
         let card_id = get(ef05, "card_id");
         let atr = hex::to_vec(&image.atr).unwrap_or_default();

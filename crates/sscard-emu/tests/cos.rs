@@ -119,14 +119,15 @@ fn status_words() {
     assert_eq!(tx(&mut rt, "00B2070401AA00"), "6700");
     // Unknown EF and DF.
     assert_eq!(tx(&mut rt, "00A4020002EF99"), "6A82");
-    assert_eq!(tx(&mut rt, "00A4000002DF01"), "6A82");
+    assert_eq!(tx(&mut rt, "00A4000002DF99"), "6A82");
     // SELECT shapes.
     assert_eq!(tx(&mut rt, "00A4020003EF0500"), "6700");
     assert_eq!(tx(&mut rt, "00A4080002EF05"), "6A86");
     assert_eq!(tx(&mut rt, "00A4020102EF05"), "6A86");
     // Unknown instruction, proprietary class, wrong class, malformed APDUs.
     assert_eq!(tx(&mut rt, "00CA9F7F00"), "6D00");
-    assert_eq!(tx(&mut rt, "805E010000"), "6D00");
+    assert_eq!(tx(&mut rt, "80CA000000"), "6D00");
+    assert_eq!(tx(&mut rt, "805E010000"), "6700");
     assert_eq!(tx(&mut rt, "A0A4000002EF05"), "6E00");
     assert_eq!(tx(&mut rt, "01A4000002EF05"), "6881");
     assert_eq!(tx(&mut rt, "FFA4000002"), "6E00");
@@ -153,6 +154,22 @@ fn no_current_ef_and_reset() {
     // MF by FID.
     assert_eq!(tx(&mut rt, "00A40000023F00"), "9000");
     assert_eq!(tx(&mut rt, "00A4020002EF05"), "6A82");
+}
+
+#[test]
+fn application_dfs_are_selected_by_fid_and_guarded() {
+    let mut rt = card();
+    tx(&mut rt, SELECT_SSSE);
+    assert_eq!(tx(&mut rt, "00A4000002DF01"), "9000");
+    assert_eq!(tx(&mut rt, "00A4020002EF05"), "9000");
+    // DF01 files need the PIN.
+    assert_eq!(tx(&mut rt, "00B2200000"), "6982");
+    // P1 02 selects EFs only.
+    tx(&mut rt, SELECT_SSSE);
+    assert_eq!(tx(&mut rt, "00A4020002DF01"), "6A82");
+    // The photo needs RKSSSE; READ RECORD on it is the wrong structure.
+    assert_eq!(tx(&mut rt, "00A4020002EF08"), "9000");
+    assert_eq!(tx(&mut rt, "00B2010400"), "6981");
 }
 
 #[test]

@@ -17,6 +17,10 @@ use sscard_apdu::{atr, hex};
 use crate::codec::CodecError;
 use crate::profile::{Node, NodeKind, Profile, Structure};
 
+/// The emulator's PIN when an image names none: `123456`, an initial PIN seen in field
+/// traces (`spec/sscard.md` §3.1; unconfirmed as a national default).
+pub const DEFAULT_PIN: &str = "123456";
+
 /// The schema identifier of card images.
 pub const IMAGE_SCHEMA: &str = "sscard-image/1";
 
@@ -86,6 +90,10 @@ pub struct Image {
     /// `spec/sscard.md` §3.6); hex byte. Absent: the card announces none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm_id: Option<String>,
+    /// The card's PIN (digits), for emulators. A card never reveals it, so a read image
+    /// has none; absent means the emulator default [`DEFAULT_PIN`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
     /// Item values by file path, then by item key.
     pub files: BTreeMap<String, FileValues>,
 }

@@ -42,6 +42,9 @@ pub const PROFILE_JSON: &str = include_str!("../../../apdu-specs/sscard.json");
 /// The fictional sample card of `apdu-specs/images/sample.json`.
 pub const SAMPLE_IMAGE_JSON: &str = include_str!("../../../apdu-specs/images/sample.json");
 
+/// A fictional card with a value in every kind of file (`apdu-specs/images/full.json`).
+pub const FULL_IMAGE_JSON: &str = include_str!("../../../apdu-specs/images/full.json");
+
 /// Path of the social-security environment DF in the profile.
 pub const SSSE: &str = "SSSE";
 /// Path of the card-issuer data file.

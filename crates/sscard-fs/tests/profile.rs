@@ -36,7 +36,94 @@ fn builtin_profile_matches_the_spec() {
     assert_eq!((name.length, name.encoding), (30, Encoding::Gbk));
     assert_eq!(ef06.item_by_tag(0x4E).unwrap().tlv_len(), 0x16);
     assert_eq!(ef06.item("ssn").unwrap().tag, 0x08);
-    assert_eq!(p.children(SSSE).count(), 2);
+    // EF05–EF08, the regional EF0C/EF0D and DF01–DF07.
+    assert_eq!(p.children(SSSE).count(), 13);
+}
+
+#[test]
+fn whole_card_structures() {
+    use sscard_fs::profile::{KeyUsage, Structure};
+    let p = builtin_profile().unwrap();
+    // Keys and PIN of the SSSE (ids from one province: examples, not constants).
+    let ssse = p.node(SSSE).unwrap();
+    assert_eq!(ssse.key(0x0A).unwrap().usage, KeyUsage::Read);
+    assert_eq!(ssse.key(0x06).unwrap().usage, KeyUsage::PinUnblock);
+    assert_eq!(ssse.pin.unwrap().digits, 6);
+    // Binary files behind RKSSSE.
+    let photo = p.node("SSSE/EF08").unwrap();
+    assert_eq!(photo.structure, Some(Structure::Transparent));
+    assert_eq!(photo.size, Some(0x1000));
+    assert_eq!(
+        photo.access.unwrap().read,
+        AccessRule::Require {
+            pin: false,
+            key: Some(0x0A)
+        }
+    );
+    // A B-TLV group: DF01/EF15 group 40 {57, 58, 59}.
+    let edu = p.node("SSSE/DF01/EF15").unwrap();
+    let g = edu.group_by_tag(0x40).unwrap();
+    assert_eq!(
+        g.members.iter().map(|m| m.tag).collect::<Vec<_>>(),
+        [0x57, 0x58, 0x59]
+    );
+    assert_eq!(g.value_len(), 3 + 2 + 3 + 2 + 0x28 + 2);
+    // Cyclic file with positional fields: DF02/EF07, 4 records of 7+4+4+0x46 bytes.
+    let rec = p.node("SSSE/DF02/EF07").unwrap();
+    assert_eq!(
+        (rec.structure, rec.record_count, rec.record_length()),
+        (Some(Structure::Cyclic), Some(4), 7 + 4 + 4 + 0x46)
+    );
+    // PIN plus a read key: DF04/EF06.
+    assert_eq!(
+        p.node("SSSE/DF04/EF06").unwrap().access.unwrap().read,
+        AccessRule::Require {
+            pin: true,
+            key: Some(0x84)
+        }
+    );
+    // DF03's per-EF update keys.
+    let df03 = p.node("SSSE/DF03").unwrap();
+    assert_eq!(
+        df03.keys.iter().map(|k| k.id).collect::<Vec<_>>(),
+        [0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B]
+    );
+    // The PKI application of 3rd-generation cards.
+    assert_eq!(
+        p.node("PKI/ADF1").unwrap().aid.as_deref(),
+        Some(&b"SS.CERT.ADF1"[..])
+    );
+    assert_eq!(p.node("PKI/ADF1/EF0012").unwrap().size, Some(0x42));
+    // Every unconfirmed placeholder says so.
+    let text = PROFILE_JSON;
+    assert!(text.matches("placeholder").count() > 50);
+}
+
+#[test]
+fn access_rule_notation() {
+    assert_eq!(AccessRule::parse("free"), Some(AccessRule::Free));
+    assert_eq!(
+        AccessRule::parse("pin"),
+        Some(AccessRule::Require {
+            pin: true,
+            key: None
+        })
+    );
+    assert_eq!(
+        AccessRule::parse("pin+ext-auth:84"),
+        Some(AccessRule::Require {
+            pin: true,
+            key: Some(0x84)
+        })
+    );
+    assert_eq!(AccessRule::parse("ext-auth:84+ext-auth:85"), None);
+    assert_eq!(AccessRule::parse("pin+pin"), None);
+    assert_eq!(AccessRule::parse("ext-auth:8"), None);
+    let rule = AccessRule::parse("pin+ext-auth:84").unwrap();
+    assert!(!rule.allows(true, |_| false));
+    assert!(!rule.allows(false, |k| k == 0x84));
+    assert!(rule.allows(true, |k| k == 0x84));
+    assert!(!AccessRule::Never.allows(true, |_| true));
 }
 
 #[test]
@@ -178,4 +265,63 @@ fn bad_profiles_are_rejected() {
         Profile::from_json("[]"),
         Err(ProfileError::Syntax { .. })
     ));
+}
+
+#[test]
+fn full_image_fills_every_kind_of_file() {
+    use sscard_fs::image::FileContent;
+    let p = builtin_profile().unwrap();
+    let img = Image::from_json(FULL_IMAGE_JSON).unwrap();
+    img.validate(&p).unwrap();
+    // Two occurrences of group 40 at consecutive records after item 2A.
+    let FileContent::Records(r) = img.content(&p, "SSSE/DF01/EF15").unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        r.iter().map(|r| (r.number, r.tag)).collect::<Vec<_>>(),
+        [(1, Some(0x2A)), (2, Some(0x40)), (3, Some(0x40))]
+    );
+    assert_eq!(
+        r[1].bytes[0..5],
+        [0x40, 3 + 2 + 3 + 2 + 0x28 + 2, 0x57, 3, b'B']
+    );
+    // Cyclic records are positional, record 1 first.
+    let FileContent::Records(r) = img.content(&p, "SSSE/DF02/EF07").unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (r.len(), r[0].number, r[0].tag, r[0].bytes.len()),
+        (2, 1, None, 7 + 4 + 4 + 0x46)
+    );
+    // Binary files are padded to their size.
+    let FileContent::Binary(b) = img.content(&p, "SSSE/EF08").unwrap() else {
+        panic!()
+    };
+    assert_eq!((b.len(), b[0], b[1]), (0x1000, 0xFF, 0xD8));
+}
+
+#[test]
+fn wrong_shapes_are_named() {
+    let p = builtin_profile().unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(FULL_IMAGE_JSON).unwrap();
+        f(&mut v);
+        Image::from_json(&v.to_string())
+            .unwrap()
+            .validate(&p)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(edit(&|v| v["files"]["SSSE/DF01/EF15"]["g40"] = "x".into()).contains("wrong shape"));
+    assert!(
+        edit(&|v| v["files"]["SSSE/DF02/EF07"]["records"][0]["f9"] = "x".into())
+            .contains("wrong shape")
+    );
+    assert!(edit(&|v| v["files"]["SSSE/EF08"]["data"] = "Z".into()).contains("SSSE/EF08/data"));
+    // Too many group occurrences (the profile allows 3).
+    assert!(edit(&|v| {
+        let occ = v["files"]["SSSE/DF01/EF15"]["g40"][0].clone();
+        v["files"]["SSSE/DF01/EF15"]["g40"] = serde_json::Value::Array(vec![occ; 4]);
+    })
+    .contains("wrong shape"));
 }

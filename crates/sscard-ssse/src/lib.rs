@@ -99,7 +99,11 @@ impl<E: fmt::Display> fmt::Display for ReadError<E> {
 
 impl<E: fmt::Debug + fmt::Display> core::error::Error for ReadError<E> {}
 
-/// Reads the SSSE record files of the card into an image. `atr` is the card's answer
+/// The files that hold the basic information: card-issuer data and holder basic
+/// information (free to read on 1st/2nd-generation cards).
+pub const BASIC_FILES: [&str; 2] = [SSSE_EF05, SSSE_EF06];
+
+/// Reads the basic files ([`BASIC_FILES`]) of the card into an image. `atr` is the card's answer
 /// to reset as the reader reported it.
 pub fn read_image<T: Transport, R: Trace>(
     ex: &mut Exchange<T, R>,
@@ -121,7 +125,7 @@ pub fn read_image<T: Transport, R: Trace>(
     let algorithm_id = algorithm_id(fci).map(|b| hex::to_string(&[b]));
 
     let mut files = BTreeMap::new();
-    for ef in profile.children(SSSE) {
+    for ef in BASIC_FILES.iter().filter_map(|path| profile.node(path)) {
         let (NodeKind::Ef, Some(Structure::TlvRecord), Some(fid)) = (ef.kind, ef.structure, ef.fid)
         else {
             continue;
@@ -158,6 +162,7 @@ pub fn read_image<T: Transport, R: Trace>(
         note: None,
         atr: hex::to_string(atr),
         algorithm_id,
+        pin: None,
         files,
     })
 }

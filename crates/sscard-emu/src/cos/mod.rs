@@ -1,0 +1,694 @@
+//! The SSCard COS: the user card's file system and commands, built from the card
+//! profile and a card image.
+//!
+//! Commands are parsed into [`Command`] first (shape checks only), then executed
+//! against the file system and the security state: SELECT (by AID; by FID with P1
+//! `00`/`02`), READ/UPDATE RECORD in the four P2 forms of `spec/sscard.md` §1.6, APPEND
+//! RECORD for cyclic files, READ/UPDATE BINARY, VERIFY and CHANGE PIN with the try
+//! counter (`63Cx`, then `6983`), and GET CHALLENGE. Access conditions come from the
+//! profile (`free`, `never`, `pin`, `ext-auth:XX` and combinations). External and
+//! internal authentication, and the MAC'd PIN reload/unblock, come with the security
+//! module (issue 4); until then a rule that needs a key is never satisfied.
+
+mod command;
+
+pub use command::{Command, RecordRef};
+
+use sscard_apdu::applet::{Card, Interface, Reply};
+use sscard_apdu::tlv::{ber, simple};
+use sscard_apdu::{CommandView, Status};
+use sscard_fs::codec::{self, Encoding};
+use sscard_fs::image::{FileContent, Record, DEFAULT_PIN};
+use sscard_fs::profile::{AccessRule, Node, NodeKind, Structure};
+use sscard_fs::{Image, ImageError, Profile};
+
+/// A source of card randomness (challenges). Tests inject a deterministic one.
+pub trait Entropy: Send {
+    /// Fills `out` with random bytes.
+    fn fill(&mut self, out: &mut [u8]);
+}
+
+impl<F: FnMut(&mut [u8]) + Send> Entropy for F {
+    fn fill(&mut self, out: &mut [u8]) {
+        self(out)
+    }
+}
+
+/// Operating-system randomness.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&mut self, out: &mut [u8]) {
+        // An emulator without OS randomness still answers; its challenges are then
+        // predictable, which only weakens the emulation, never a real card.
+        if getrandom::fill(out).is_err() {
+            out.fill(0x5A);
+        }
+    }
+}
+
+/// A DF of the emulated card.
+#[derive(Clone, Debug)]
+struct Df {
+    aid: Option<Vec<u8>>,
+    fid: Option<u16>,
+    /// Index of the parent DF.
+    parent: Option<usize>,
+    fci: Vec<u8>,
+}
+
+/// Where a record of a TLV file lives and how long its value may be.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    number: u8,
+    tag: u8,
+    max_value: usize,
+}
+
+/// An EF of the emulated card.
+#[derive(Clone, Debug)]
+struct Ef {
+    df: usize,
+    fid: Option<u16>,
+    sfi: Option<u8>,
+    structure: Structure,
+    read: AccessRule,
+    update: AccessRule,
+    records: Vec<Record>,
+    /// TLV files: where each item or group occurrence may be written.
+    slots: Vec<Slot>,
+    /// Fixed-record and cyclic files: record length and count.
+    record_length: usize,
+    record_count: usize,
+    /// Content of a transparent EF.
+    data: Vec<u8>,
+}
+
+/// The PIN and its try counter (persistent).
+#[derive(Clone, Debug)]
+struct Pin {
+    digits: String,
+    tries_left: u8,
+    max_tries: u8,
+}
+
+/// Volatile card state, cleared by reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Session {
+    df: Option<usize>,
+    ef: Option<usize>,
+    pin_verified: bool,
+    /// External authentications passed, by card key id.
+    authenticated: Vec<u8>,
+    /// The last challenge; single use.
+    challenge: Option<Vec<u8>>,
+}
+
+/// The emulated social security card (user card).
+pub struct SsCard {
+    atr: Vec<u8>,
+    dfs: Vec<Df>,
+    efs: Vec<Ef>,
+    mf: Option<usize>,
+    pin: Option<Pin>,
+    session: Session,
+    entropy: Box<dyn Entropy>,
+}
+
+impl core::fmt::Debug for SsCard {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never the PIN.
+        f.debug_struct("SsCard")
+            .field("dfs", &self.dfs.len())
+            .field("efs", &self.efs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a card cannot be built from a profile and an image.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The profile is not valid.
+    #[error(transparent)]
+    Profile(#[from] sscard_fs::ProfileError),
+    /// The image does not fit the profile.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The FCI of a DF cannot be encoded.
+    #[error("FCI of {path} cannot be encoded")]
+    Fci {
+        /// The DF's profile path.
+        path: String,
+    },
+    /// The image's PIN is not 2 to 12 digits, or does not match the profile's length.
+    #[error("card image PIN must be digits of the profile's PIN length")]
+    BadPin,
+}
+
+fn slots_of(node: &Node) -> Vec<Slot> {
+    let items = node.items.iter().filter_map(|i| {
+        i.record.map(|number| Slot {
+            number,
+            tag: i.tag,
+            max_value: i.length,
+        })
+    });
+    let groups = node.groups.iter().flat_map(|g| {
+        (0..g.occurrences).filter_map(move |k| {
+            g.record.map(|first| Slot {
+                number: first.saturating_add(k),
+                tag: g.tag,
+                max_value: g.value_len(),
+            })
+        })
+    });
+    items.chain(groups).collect()
+}
+
+impl SsCard {
+    /// Builds the card's file system from a profile and the values of one card, with
+    /// operating-system randomness for challenges.
+    pub fn new(profile: &Profile, image: &Image) -> Result<Self, BuildError> {
+        Self::with_entropy(profile, image, Box::new(OsEntropy))
+    }
+
+    /// Like [`SsCard::new`] with an injected source of randomness.
+    pub fn with_entropy(
+        profile: &Profile,
+        image: &Image,
+        entropy: Box<dyn Entropy>,
+    ) -> Result<Self, BuildError> {
+        image.validate(profile)?;
+        let atr = image.atr_bytes()?;
+        let algorithm_id = image.algorithm_id_byte()?;
+        let mut dfs: Vec<Df> = Vec::new();
+        let mut df_paths: Vec<&str> = Vec::new();
+        let mut efs = Vec::new();
+        let mut pin = None;
+        for node in profile.nodes() {
+            let parent = node
+                .parent()
+                .and_then(|p| df_paths.iter().position(|q| *q == p));
+            match node.kind {
+                NodeKind::Df => {
+                    let fci = match &node.aid {
+                        Some(aid) => fci(aid, algorithm_id).ok_or_else(|| BuildError::Fci {
+                            path: node.path.clone(),
+                        })?,
+                        None => Vec::new(),
+                    };
+                    if let (Some(policy), None) = (node.pin, &pin) {
+                        let digits = image.pin.clone().unwrap_or_else(|| DEFAULT_PIN.into());
+                        let ok = digits.len() == usize::from(policy.digits)
+                            && digits.bytes().all(|b| b.is_ascii_digit());
+                        if !ok {
+                            return Err(BuildError::BadPin);
+                        }
+                        pin = Some(Pin {
+                            digits,
+                            tries_left: policy.tries,
+                            max_tries: policy.tries,
+                        });
+                    }
+                    dfs.push(Df {
+                        aid: node.aid.clone(),
+                        fid: node.fid,
+                        parent,
+                        fci,
+                    });
+                    df_paths.push(&node.path);
+                }
+                NodeKind::Ef => {
+                    let (Some(df), Some(structure)) = (parent, node.structure) else {
+                        continue;
+                    };
+                    // A file the image does not mention is empty (never written).
+                    let content = if image.files.contains_key(&node.path) {
+                        image.content(profile, &node.path)?
+                    } else if structure == Structure::Transparent {
+                        FileContent::Binary(vec![0; node.size.unwrap_or(0)])
+                    } else {
+                        FileContent::Records(Vec::new())
+                    };
+                    let (records, data) = match content {
+                        FileContent::Records(r) => (r, Vec::new()),
+                        FileContent::Binary(d) => (Vec::new(), d),
+                    };
+                    let access = node.access;
+                    efs.push(Ef {
+                        df,
+                        fid: node.fid,
+                        sfi: node.sfi,
+                        structure,
+                        read: access.map_or(AccessRule::Never, |a| a.read),
+                        update: access.map_or(AccessRule::Never, |a| a.update),
+                        records,
+                        slots: slots_of(node),
+                        record_length: node.record_length(),
+                        record_count: usize::from(node.record_count.unwrap_or(0)),
+                        data,
+                    });
+                }
+            }
+        }
+        let mf = dfs.iter().position(|d| d.fid == Some(0x3F00));
+        Ok(Self {
+            atr,
+            dfs,
+            efs,
+            mf,
+            pin,
+            session: Session {
+                df: mf,
+                ..Session::default()
+            },
+            entropy,
+        })
+    }
+
+    /// Remaining PIN tries (for tests and tools).
+    pub fn pin_tries_left(&self) -> Option<u8> {
+        self.pin.as_ref().map(|p| p.tries_left)
+    }
+
+    fn select_by_name(
+        &mut self,
+        aid: &[u8],
+        fci: bool,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
+        let exact = self.dfs.iter().position(|d| d.aid.as_deref() == Some(aid));
+        // ISO/IEC 7816-4 allows a right-truncated DF name.
+        let found = exact.or_else(|| {
+            self.dfs
+                .iter()
+                .position(|d| d.aid.as_deref().is_some_and(|a| a.starts_with(aid)))
+        });
+        let index = found.ok_or(Status::FileNotFound)?;
+        // Selecting an application starts its security state afresh.
+        self.session = Session {
+            df: Some(index),
+            ..Session::default()
+        };
+        if fci {
+            if let Some(df) = self.dfs.get(index) {
+                reply.extend_from_slice(&df.fci)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn select_by_fid(&mut self, fid: u16, ef_only: bool) -> Result<(), Status> {
+        if !ef_only && fid == 0x3F00 {
+            let mf = self.mf.ok_or(Status::FileNotFound)?;
+            self.session = Session {
+                df: Some(mf),
+                ..Session::default()
+            };
+            return Ok(());
+        }
+        let current = self.session.df.ok_or(Status::FileNotFound)?;
+        if let Some(ef) = self
+            .efs
+            .iter()
+            .position(|e| e.df == current && e.fid == Some(fid))
+        {
+            self.session.ef = Some(ef);
+            return Ok(());
+        }
+        if ef_only {
+            return Err(Status::FileNotFound);
+        }
+        let df = self
+            .dfs
+            .iter()
+            .position(|d| d.parent == Some(current) && d.fid == Some(fid))
+            .ok_or(Status::FileNotFound)?;
+        self.session.df = Some(df);
+        self.session.ef = None;
+        Ok(())
+    }
+
+    /// The EF named by SFI (which then becomes current) or the current EF.
+    fn target_ef(&mut self, sfi: Option<u8>) -> Result<usize, Status> {
+        match sfi {
+            Some(sfi) => {
+                let current = self.session.df.ok_or(Status::FileNotFound)?;
+                let ef = self
+                    .efs
+                    .iter()
+                    .position(|e| e.df == current && e.sfi == Some(sfi))
+                    .ok_or(Status::FileNotFound)?;
+                // Referencing by SFI makes the EF current (ISO/IEC 7816-4 §7.3.1).
+                self.session.ef = Some(ef);
+                Ok(ef)
+            }
+            None => self.session.ef.ok_or(Status::CommandNotAllowedNoCurrentEf),
+        }
+    }
+
+    fn allowed(&self, rule: AccessRule) -> bool {
+        let session = &self.session;
+        rule.allows(session.pin_verified, |k| session.authenticated.contains(&k))
+    }
+
+    fn checked_ef(&mut self, sfi: Option<u8>, write: bool, binary: bool) -> Result<usize, Status> {
+        let index = self.target_ef(sfi)?;
+        let ef = self
+            .efs
+            .get(index)
+            .ok_or(Status::CommandNotAllowedNoCurrentEf)?;
+        if (ef.structure == Structure::Transparent) != binary {
+            return Err(Status::IncompatibleFileStructure);
+        }
+        let rule = if write { ef.update } else { ef.read };
+        if !self.allowed(rule) {
+            return Err(Status::SecurityStatusNotSatisfied);
+        }
+        Ok(index)
+    }
+
+    fn read_record(
+        &mut self,
+        target: RecordRef,
+        sfi: Option<u8>,
+        ne: usize,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
+        let index = self.checked_ef(sfi, false, false)?;
+        let ef = self
+            .efs
+            .get(index)
+            .ok_or(Status::CommandNotAllowedNoCurrentEf)?;
+        let record = match target {
+            RecordRef::Number(n) => ef.records.iter().find(|r| r.number == n),
+            RecordRef::Tag(t) => ef.records.iter().find(|r| r.tag == Some(t)),
+        }
+        .ok_or(Status::RecordNotFound)?;
+        let len = record.bytes.len();
+        if ne < len {
+            // Records are at most 256 bytes (tag, length, 254 value bytes).
+            return Err(Status::WrongLe(u8::try_from(len).unwrap_or(0)));
+        }
+        reply.extend_from_slice(&record.bytes)
+    }
+
+    fn update_record(
+        &mut self,
+        target: RecordRef,
+        sfi: Option<u8>,
+        data: &[u8],
+    ) -> Result<(), Status> {
+        let index = self.checked_ef(sfi, true, false)?;
+        let ef = self
+            .efs
+            .get_mut(index)
+            .ok_or(Status::CommandNotAllowedNoCurrentEf)?;
+        let new = match ef.structure {
+            Structure::TlvRecord => {
+                // The data is the whole record: one TLV of the record's tag.
+                let (tag, value, rest) = simple::parse(data).map_err(|_| Status::WrongData)?;
+                if !rest.is_empty() {
+                    return Err(Status::WrongData);
+                }
+                let slot = match target {
+                    RecordRef::Number(n) => ef.slots.iter().find(|s| s.number == n),
+                    RecordRef::Tag(t) => ef.slots.iter().find(|s| s.tag == t),
+                }
+                .ok_or(Status::RecordNotFound)?;
+                if tag != slot.tag {
+                    return Err(Status::WrongData);
+                }
+                if value.len() > slot.max_value {
+                    return Err(Status::WrongLength);
+                }
+                Record {
+                    number: slot.number,
+                    tag: Some(tag),
+                    bytes: data.to_vec(),
+                }
+            }
+            _ => {
+                let RecordRef::Number(n) = target else {
+                    return Err(Status::IncorrectP1P2);
+                };
+                if data.len() != ef.record_length {
+                    return Err(Status::WrongLength);
+                }
+                if !ef.records.iter().any(|r| r.number == n) {
+                    return Err(Status::RecordNotFound);
+                }
+                Record {
+                    number: n,
+                    tag: None,
+                    bytes: data.to_vec(),
+                }
+            }
+        };
+        // All checks passed: replace in one step.
+        ef.records.retain(|r| r.number != new.number);
+        let at = ef.records.partition_point(|r| r.number < new.number);
+        ef.records.insert(at, new);
+        Ok(())
+    }
+
+    fn append_record(&mut self, sfi: Option<u8>, data: &[u8]) -> Result<(), Status> {
+        let index = self.checked_ef(sfi, true, false)?;
+        let ef = self
+            .efs
+            .get_mut(index)
+            .ok_or(Status::CommandNotAllowedNoCurrentEf)?;
+        match ef.structure {
+            Structure::Cyclic => {
+                if data.len() != ef.record_length {
+                    return Err(Status::WrongLength);
+                }
+                // The new record is record 1; the oldest falls off the end.
+                for r in &mut ef.records {
+                    r.number = r.number.saturating_add(1);
+                }
+                ef.records.insert(
+                    0,
+                    Record {
+                        number: 1,
+                        tag: None,
+                        bytes: data.to_vec(),
+                    },
+                );
+                ef.records.truncate(ef.record_count);
+                Ok(())
+            }
+            Structure::FixedRecord => {
+                if data.len() != ef.record_length {
+                    return Err(Status::WrongLength);
+                }
+                if ef.records.len() >= ef.record_count {
+                    return Err(Status::NotEnoughMemory);
+                }
+                let number =
+                    u8::try_from(ef.records.len() + 1).map_err(|_| Status::NotEnoughMemory)?;
+                ef.records.push(Record {
+                    number,
+                    tag: None,
+                    bytes: data.to_vec(),
+                });
+                Ok(())
+            }
+            _ => Err(Status::IncompatibleFileStructure),
+        }
+    }
+
+    fn read_binary(
+        &mut self,
+        sfi: Option<u8>,
+        offset: usize,
+        ne: usize,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
+        let index = self.checked_ef(sfi, false, true)?;
+        let ef = self
+            .efs
+            .get(index)
+            .ok_or(Status::CommandNotAllowedNoCurrentEf)?;
+        let rest = ef
+            .data
+            .get(offset..)
+            .filter(|r| !r.is_empty())
+            .ok_or(Status::WrongP1P2)?;
+        // Le 00 (256, or 65536 extended) means "as much as there is".
+        let max = ne == 256 || ne == 65536;
+        if ne > rest.len() && !max || ne == 0 {
+            return Err(Status::WrongLe(u8::try_from(rest.len()).unwrap_or(0)));
+        }
+        reply.extend_from_slice(rest.get(..ne.min(rest.len())).unwrap_or_default())
+    }
+
+    fn update_binary(&mut self, sfi: Option<u8>, offset: usize, data: &[u8]) -> Result<(), Status> {
+        let index = self.checked_ef(sfi, true, true)?;
+        let ef = self
+            .efs
+            .get_mut(index)
+            .ok_or(Status::CommandNotAllowedNoCurrentEf)?;
+        let end = offset.checked_add(data.len()).ok_or(Status::WrongLength)?;
+        if offset >= ef.data.len() {
+            return Err(Status::WrongP1P2);
+        }
+        let dst = ef.data.get_mut(offset..end).ok_or(Status::WrongLength)?;
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn verify(&mut self, bcd: Option<&[u8]>) -> Result<(), Status> {
+        let pin = self.pin.as_mut().ok_or(Status::ReferencedDataNotFound)?;
+        if pin.tries_left == 0 {
+            return Err(Status::AuthenticationMethodBlocked);
+        }
+        let Some(bcd) = bcd else {
+            // Status query: tries left, or 9000 when already verified.
+            return if self.session.pin_verified {
+                Ok(())
+            } else {
+                Err(Status::VerificationFailed {
+                    tries_left: pin.tries_left,
+                })
+            };
+        };
+        let offered = codec::decode(Encoding::Cn, bcd).ok();
+        if offered.as_deref().is_some_and(|o| same(o, &pin.digits)) {
+            pin.tries_left = pin.max_tries;
+            self.session.pin_verified = true;
+            Ok(())
+        } else {
+            pin.tries_left = pin.tries_left.saturating_sub(1);
+            self.session.pin_verified = false;
+            if pin.tries_left == 0 {
+                Err(Status::AuthenticationMethodBlocked)
+            } else {
+                Err(Status::VerificationFailed {
+                    tries_left: pin.tries_left,
+                })
+            }
+        }
+    }
+
+    fn change_pin(&mut self, old: &[u8], new: &[u8]) -> Result<(), Status> {
+        let digits = self.pin.as_ref().map(|p| p.digits.len());
+        let new_digits = codec::decode(Encoding::Cn, new).map_err(|_| Status::WrongData)?;
+        if Some(new_digits.len()) != digits {
+            return Err(Status::WrongData);
+        }
+        self.verify(Some(old))?;
+        if let Some(pin) = self.pin.as_mut() {
+            pin.digits = new_digits;
+        }
+        Ok(())
+    }
+
+    fn get_challenge(&mut self, len: usize, reply: &mut Reply<'_>) -> Result<(), Status> {
+        let mut challenge = vec![0u8; len];
+        self.entropy.fill(&mut challenge);
+        reply.extend_from_slice(&challenge)?;
+        self.session.challenge = Some(challenge);
+        Ok(())
+    }
+}
+
+/// Constant-time comparison of PIN digit strings.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// `6F { 84 AID, A5 { 9F0C 03 86 01 <alg> } }`; the A5 template only when the image
+/// names an algorithm identifier (`spec/sscard.md` §3.6).
+fn fci(aid: &[u8], algorithm_id: Option<u8>) -> Option<Vec<u8>> {
+    let mut inner = vec![0u8; 64];
+    let mut n = ber::write(0x84, aid, &mut inner).ok()?;
+    if let Some(alg) = algorithm_id {
+        let mut prop = [0u8; 8];
+        let p = ber::write(0x9F0C, &[0x86, 0x01, alg], &mut prop).ok()?;
+        n += ber::write(0xA5, prop.get(..p)?, inner.get_mut(n..)?).ok()?;
+    }
+    let mut out = vec![0u8; n + 4];
+    let m = ber::write(0x6F, inner.get(..n)?, &mut out).ok()?;
+    out.truncate(m);
+    Some(out)
+}
+
+impl Card for SsCard {
+    fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+
+    fn reset(&mut self) {
+        self.session = Session {
+            df: self.mf,
+            ..Session::default()
+        };
+    }
+
+    fn process(
+        &mut self,
+        _interface: Interface,
+        command: &CommandView<'_>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
+        let command = Command::try_from(command)?;
+        // A challenge is good for the one command that follows it (EXTERNAL
+        // AUTHENTICATE, which consumes it, arrives with the security module).
+        self.session.challenge = None;
+        match command {
+            Command::SelectByName { aid, fci } => self.select_by_name(aid, fci, reply),
+            Command::SelectByFid { fid, ef_only } => self.select_by_fid(fid, ef_only),
+            Command::ReadRecord { target, sfi, ne } => self.read_record(target, sfi, ne, reply),
+            Command::UpdateRecord { target, sfi, data } => self.update_record(target, sfi, data),
+            Command::AppendRecord { sfi, data } => self.append_record(sfi, data),
+            Command::ReadBinary { sfi, offset, ne } => self.read_binary(sfi, offset, ne, reply),
+            Command::UpdateBinary { sfi, offset, data } => self.update_binary(sfi, offset, data),
+            Command::Verify { pin } => self.verify(pin),
+            Command::ChangePin { old, new } => self.change_pin(old, new),
+            Command::GetChallenge { len } => self.get_challenge(len, reply),
+        }
+    }
+}
+
+/// The benchmark floor: answers every command with its own data field and `9000`.
+#[derive(Clone, Debug)]
+pub struct EchoCard {
+    atr: Vec<u8>,
+}
+
+impl EchoCard {
+    /// An echo card with a minimal T=1 ATR (`3B 80 80 01 01`).
+    pub fn new() -> Self {
+        Self {
+            atr: vec![0x3B, 0x80, 0x80, 0x01, 0x01],
+        }
+    }
+}
+
+impl Default for EchoCard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Card for EchoCard {
+    fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+    fn reset(&mut self) {}
+    fn process(
+        &mut self,
+        _: Interface,
+        command: &CommandView<'_>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
+        reply.extend_from_slice(command.data())
+    }
+}

@@ -10,6 +10,7 @@
 //!   confidence and sources).
 //! * [`image`]: the values on one card, in the JSON shape `sscard read --json` prints.
 //! * [`codec`]: the CN / AN / GBK / binary item encodings.
+//! * [`address`]: the reader library's file-address grammar (`SSSEEF05|06|07|$…`).
 //!
 //! The built-in profile and sample image are the files in `apdu-specs/`, embedded at
 //! compile time ([`builtin_profile`], [`SAMPLE_IMAGE_JSON`]); nothing here repeats them.
@@ -28,10 +29,12 @@
 
 extern crate alloc;
 
+pub mod address;
 pub mod codec;
 pub mod image;
 pub mod profile;
 
+pub use address::{Address, AddressError};
 pub use codec::{CodecError, Encoding};
 pub use image::{Image, ImageError, Record};
 pub use profile::{Item, Node, NodeKind, Profile, ProfileError};

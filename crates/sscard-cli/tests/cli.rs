@@ -100,12 +100,14 @@ fn trace_shows_every_apdu() {
     let o = sscard(&["read", "--emulated", "--trace"]);
     assert!(o.status.success());
     let err = stderr(&o);
+    // SELECT SSSE with Le 00, then READ RECORD by SFI and tag (P2 = SFI << 3).
     assert!(
-        err.contains("> 00A404000F7378312E73682EC9E7BBE1B1A3D5CF"),
+        err.contains("> 00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"),
         "{err}"
     );
-    assert!(err.contains("< 611B"), "{err}");
-    assert!(err.contains("> 00C000001B"), "{err}");
+    assert!(err.contains("< 6F19840F"), "{err}");
+    assert!(err.contains("> 00B207280B"), "{err}");
+    assert!(err.contains("> 00B2093020"), "{err}");
 }
 
 #[test]

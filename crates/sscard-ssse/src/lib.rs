@@ -6,9 +6,10 @@
 //! there) and `sscard-fs` (the card profile says which files and items exist, their
 //! tags, lengths and encodings; nothing is repeated here).
 //!
-//! * [`read_image`]: SELECT SSSE by AID, then every record EF under it by FID, and
-//!   READ RECORD of each item by tag (P2 `00`, the addressing `spec/sscard.md` §1.3
-//!   recommends since EF06 record positions are uncertain), into a card [`Image`].
+//! * [`read_image`] / [`read_basic`] / [`read_files`]: SELECT SSSE by AID, then READ
+//!   RECORD of each item by tag (the addressing `spec/sscard.md` §1.3 recommends, since
+//!   EF06 record positions are uncertain), with the file named by SFI (`P2 = SFI << 3`)
+//!   so that no SELECT EF is needed, into a card [`Image`].
 //! * [`BasicInfo`]: the fields of `iReadCardBas` (§4.3) derived from an image.
 //!
 //! This slice reads 1st/2nd-generation cards, whose basic files are free to read; the
@@ -103,44 +104,98 @@ impl<E: fmt::Debug + fmt::Display> core::error::Error for ReadError<E> {}
 /// information (free to read on 1st/2nd-generation cards).
 pub const BASIC_FILES: [&str; 2] = [SSSE_EF05, SSSE_EF06];
 
-/// Reads the basic files ([`BASIC_FILES`]) of the card into an image. `atr` is the card's answer
-/// to reset as the reader reported it.
+/// The items `iReadCardBas` needs (`spec/sscard.md` §4.3), by file.
+pub const BASIC_ITEMS: [(&str, &[&str]); 2] = [
+    (
+        SSSE_EF05,
+        &[
+            "card_id",
+            "spec_version",
+            "issue_date",
+            "expiry_date",
+            "card_number",
+        ],
+    ),
+    (SSSE_EF06, &["ssn", "name", "name_ext"]),
+];
+
+/// Which items of a file to read.
+#[derive(Clone, Copy, Debug)]
+pub enum Selection<'a> {
+    /// Every item of the file.
+    All,
+    /// These item keys.
+    Keys(&'a [&'a str]),
+}
+
+/// Reads every item of the basic files ([`BASIC_FILES`]) into an image. `atr` is the
+/// card's answer to reset as the reader reported it.
 pub fn read_image<T: Transport, R: Trace>(
     ex: &mut Exchange<T, R>,
     profile: &Profile,
     atr: &[u8],
 ) -> Result<Image, ReadError<T::Error>> {
+    let wanted = BASIC_FILES.map(|path| (path, Selection::All));
+    read_files(ex, profile, atr, &wanted)
+}
+
+/// Reads just the items of [`BASIC_ITEMS`]: on a 2nd-generation card that is one SELECT
+/// and eight READ RECORDs (SFI addressing makes SELECT EF unnecessary).
+pub fn read_basic<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+) -> Result<BasicInfo, ReadError<T::Error>> {
+    let wanted = BASIC_ITEMS.map(|(path, keys)| (path, Selection::Keys(keys)));
+    read_files(ex, profile, atr, &wanted).map(|image| BasicInfo::from_image(&image))
+}
+
+/// Selects the SSSE and reads the chosen items of the chosen TLV record files. Items
+/// are read by tag; a file with an SFI is addressed by SFI (`P2 = SFI << 3`), others
+/// are selected by FID first.
+pub fn read_files<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+    wanted: &[(&str, Selection<'_>)],
+) -> Result<Image, ReadError<T::Error>> {
     let ssse = profile.node(SSSE).ok_or(ReadError::Profile)?;
     let aid = ssse.aid.as_deref().ok_or(ReadError::Profile)?;
     let mut buf = [0u8; SHORT_RESPONSE_MAX];
 
-    // SELECT by name, case 3 as field readers send it; the card may answer 61xx.
-    let step = Step::SelectSsse;
-    let fci = transact(
-        ex,
-        &CommandBuilder::new(0x00, 0xA4, 0x04, 0x00).data(aid),
-        &mut buf,
-        step,
-    )?;
+    // SELECT by name with Le 00: the FCI comes with the answer, or after 61xx.
+    let select = CommandBuilder::new(0x00, 0xA4, 0x04, 0x00)
+        .data(aid)
+        .le(256);
+    let fci = transact(ex, &select, &mut buf, Step::SelectSsse)?;
     let algorithm_id = algorithm_id(fci).map(|b| hex::to_string(&[b]));
 
     let mut files = BTreeMap::new();
-    for ef in BASIC_FILES.iter().filter_map(|path| profile.node(path)) {
+    for (path, selection) in wanted {
+        let ef = profile.node(path).ok_or(ReadError::Profile)?;
         let (NodeKind::Ef, Some(Structure::TlvRecord), Some(fid)) = (ef.kind, ef.structure, ef.fid)
         else {
-            continue;
+            return Err(ReadError::Profile);
         };
-        let step = Step::SelectEf(fid);
-        transact(
-            ex,
-            &CommandBuilder::new(0x00, 0xA4, 0x02, 0x00).data(&fid.to_be_bytes()),
-            &mut buf,
-            step,
-        )?;
+        let p2 = match ef.sfi {
+            Some(sfi) => sfi << 3,
+            None => {
+                let step = Step::SelectEf(fid);
+                let fid_bytes = fid.to_be_bytes();
+                let select_ef = CommandBuilder::new(0x00, 0xA4, 0x02, 0x00).data(&fid_bytes);
+                transact(ex, &select_ef, &mut buf, step)?;
+                0x00
+            }
+        };
         let mut values = FileValues::new();
         for item in &ef.items {
+            if let Selection::Keys(keys) = selection {
+                if !keys.contains(&item.key.as_str()) {
+                    continue;
+                }
+            }
             let step = Step::ReadRecord { fid, tag: item.tag };
-            let read = CommandBuilder::new(0x00, 0xB2, item.tag, 0x00).le(item.tlv_len());
+            let read = CommandBuilder::new(0x00, 0xB2, item.tag, p2).le(item.tlv_len());
             let record = match transact(ex, &read, &mut buf, step) {
                 Err(ReadError::Card(_, Status::RecordNotFound)) if item.optional => continue,
                 other => other?,

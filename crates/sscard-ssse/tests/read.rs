@@ -148,3 +148,37 @@ fn malformed_records_are_errors_not_panics() {
         ReadError::BadValue(_, sscard_fs::CodecError::InvalidBytes)
     ));
 }
+
+/// Counts the APDUs that reach the card.
+struct Counting<T> {
+    inner: T,
+    count: usize,
+}
+
+impl<T: sscard_apdu::Transport> sscard_apdu::Transport for Counting<T> {
+    type Error = T::Error;
+    fn transmit(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, Self::Error> {
+        self.count += 1;
+        self.inner.transmit(c, r)
+    }
+}
+
+#[test]
+fn basic_information_takes_at_most_nine_apdus() {
+    let profile = sscard_fs::builtin_profile().unwrap();
+    let rt = Runtime::new(sample_card().unwrap());
+    let atr = rt.atr().to_vec();
+    let mut ex = Exchange::new(Counting {
+        inner: EmulatedReader::new(rt),
+        count: 0,
+    });
+    let basic = sscard_ssse::read_basic(&mut ex, &profile, &atr).unwrap();
+    assert_eq!(basic.name, "李测试");
+    assert_eq!(basic.card_number, "A12345678");
+    assert_eq!(basic.expiry_date, "20340315");
+    assert!(ex.transport().count <= 9, "{} APDUs", ex.transport().count);
+    // The full basic files: one SELECT and one READ RECORD per item.
+    ex.transport().count = 0;
+    read_image(&mut ex, &profile, &atr).unwrap();
+    assert_eq!(ex.transport().count, 1 + 7 + 7);
+}

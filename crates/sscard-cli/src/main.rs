@@ -1,22 +1,25 @@
 //! `sscard`: read social security cards through PC/SC or the built-in emulator, and
 //! put an emulated card into pcscd for any PC/SC application to use.
 
+mod conn;
+mod pin;
+
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use sscard_apdu::trace::{Trace, TracedCommand, TracedResponse};
-use sscard_apdu::{Exchange, Reader};
-use sscard_emu::{EchoCard, EmulatedReader, PagingMode, Runtime, SsCard, VpcdBridge};
-use sscard_fs::{Image, Profile};
-use sscard_pcsc::{PcscError, Readers};
-use sscard_ssse::BasicInfo;
+use sscard_apdu::Status;
+use sscard_emu::{EchoCard, PagingMode, Runtime, VpcdBridge};
+use sscard_fs::{Address, Image};
+use sscard_ssse::{BasicInfo, ReadError, Step};
+
+use conn::{CardArgs, ConnError};
 
 #[derive(Parser)]
 #[command(
@@ -37,28 +40,36 @@ enum Cmd {
     Emulate(EmulateArgs),
     /// List PC/SC readers and whether they hold a card.
     Readers,
+    /// PIN operations.
+    #[command(subcommand)]
+    Pin(PinCmd),
 }
 
 #[derive(clap::Args)]
 struct ReadArgs {
-    /// PC/SC reader to use (default: the only reader holding a card).
-    #[arg(long, conflicts_with = "emulated")]
-    reader: Option<String>,
-    /// Read the built-in emulated card in process instead of a reader.
+    #[command(flatten)]
+    card: CardArgs,
+    /// Read these items instead of the basic information, in the reader library's
+    /// address form, e.g. "SSSEEF05|06|07|$DF01EF05|20|$" (prints the same form with
+    /// the values in place of the tags).
     #[arg(long)]
-    emulated: bool,
-    /// Card image for --emulated (default: the built-in sample card).
-    #[arg(long, requires = "emulated")]
-    image: Option<PathBuf>,
+    items: Option<String>,
+    #[command(flatten)]
+    pin: pin::PinArgs,
     /// Print JSON (the card-image schema plus `reader` and `basic`): the stable contract.
     #[arg(long)]
     json: bool,
-    /// Seconds to wait for a card to be inserted.
-    #[arg(long, default_value_t = 0.0)]
-    wait: f64,
-    /// Print every APDU to stderr (PINs and keys redacted).
-    #[arg(long)]
-    trace: bool,
+}
+
+#[derive(Subcommand)]
+enum PinCmd {
+    /// VERIFY the PIN (from --pin-file or --pin-stdin).
+    Verify {
+        #[command(flatten)]
+        card: CardArgs,
+        #[command(flatten)]
+        pin: pin::PinArgs,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,48 +118,12 @@ fn main() {
     let result = match cli.command {
         Cmd::Read(args) => read(&args),
         Cmd::Emulate(args) => emulate(&args),
-        Cmd::Readers => list_readers(),
+        Cmd::Readers => conn::list_readers(),
+        Cmd::Pin(PinCmd::Verify { card, pin }) => pin_verify(&card, &pin),
     };
     if let Err(e) = result {
         eprintln!("sscard: {e:#}");
         std::process::exit(1);
-    }
-}
-
-fn profile() -> Result<Profile> {
-    sscard_fs::builtin_profile().context("built-in card profile")
-}
-
-fn load_image(path: Option<&Path>) -> Result<Image> {
-    let image = match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read card image {}", path.display()))?;
-            Image::from_json(&text).with_context(|| format!("card image {}", path.display()))?
-        }
-        None => sscard_fs::sample_image().context("built-in sample image")?,
-    };
-    Ok(image)
-}
-
-fn build_card(path: Option<&Path>) -> Result<SsCard> {
-    let image = load_image(path)?;
-    let what = path.map_or_else(
-        || "built-in sample image".into(),
-        |p| p.display().to_string(),
-    );
-    SsCard::new(&profile()?, &image).with_context(|| format!("card image {what}"))
-}
-
-/// Prints APDUs to stderr.
-struct StderrTrace;
-
-impl Trace for StderrTrace {
-    fn command(&mut self, command: TracedCommand<'_>) {
-        eprintln!("> {command}");
-    }
-    fn response(&mut self, response: TracedResponse<'_>) {
-        eprintln!("< {response}");
     }
 }
 
@@ -160,34 +135,62 @@ struct ReadOutput<'a> {
     basic: &'a BasicInfo,
 }
 
-fn read(args: &ReadArgs) -> Result<()> {
-    let profile = profile()?;
-    let (reader, image) = if args.emulated {
-        let card = build_card(args.image.as_deref())?;
-        let mut slot = EmulatedReader::new(Runtime::new(card));
-        let mut atr = [0u8; 33];
-        let n = slot.atr(&mut atr)?;
-        let atr = atr.get(..n).unwrap_or_default().to_vec();
-        let image = read_with(slot, &profile, &atr, args.trace)?;
-        ("emulated".to_string(), image)
-    } else {
-        let mut readers = Readers::new();
-        let wait =
-            Duration::try_from_secs_f64(args.wait).context("--wait must be a number of seconds")?;
-        let name = find_reader(&mut readers, args.reader.as_deref(), wait)?;
-        let mut card = readers
-            .connect(&name)
-            .with_context(|| format!("cannot connect to the card in {name:?}"))?;
-        let atr = card.cached_atr().to_vec();
-        let image = read_with(&mut card, &profile, &atr, args.trace)
-            .with_context(|| format!("reading the card in {name:?}"))?;
-        if let Err((_, e)) = card.disconnect(sscard_pcsc::Disposition::LeaveCard) {
-            eprintln!("sscard: warning: disconnect from {name:?} failed: {e}");
+#[derive(Serialize)]
+struct ItemsOutput<'a> {
+    reader: &'a str,
+    address: String,
+    values: &'a [Vec<String>],
+    output: String,
+}
+
+/// Card errors in words a person at a counter understands.
+fn explain(e: ReadError<ConnError>) -> anyhow::Error {
+    match e {
+        ReadError::Card(Step::VerifyPin, Status::VerificationFailed { tries_left }) => {
+            anyhow::anyhow!("wrong PIN: {tries_left} tries left")
         }
-        (name, image)
-    };
-    let basic = BasicInfo::from_image(&image);
+        ReadError::Card(_, Status::AuthenticationMethodBlocked) => {
+            anyhow::anyhow!("the PIN is blocked")
+        }
+        ReadError::Card(step, Status::SecurityStatusNotSatisfied) => anyhow::anyhow!(
+            "{step}: the card wants the PIN or a key first (give --pin-file/--pin-stdin, or a PSAM)"
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn read(args: &ReadArgs) -> Result<()> {
+    let profile = conn::profile()?;
+    let mut card = conn::open(&args.card)?;
+    let reader = card.reader.clone();
     let mut out = std::io::stdout().lock();
+    if let Some(items) = &args.items {
+        let address = Address::parse(items)?;
+        let pin = args.pin.read()?;
+        let values = sscard_ssse::read_address(&mut card.ex, &profile, &address, pin.as_ref())
+            .map_err(explain)
+            .with_context(|| format!("reading {items} from the card in {reader:?}"))?;
+        card.close();
+        let output = address.format_values(&values);
+        if args.json {
+            let doc = ItemsOutput {
+                reader: &reader,
+                address: address.to_string(),
+                values: &values,
+                output,
+            };
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{output}")?;
+        }
+        return Ok(());
+    }
+    let image = sscard_ssse::read_image(&mut card.ex, &profile, &card.atr)
+        .map_err(explain)
+        .with_context(|| format!("reading the card in {reader:?}"))?;
+    card.close();
+    let basic = BasicInfo::from_image(&image);
     if args.json {
         let doc = ReadOutput {
             image: &image,
@@ -205,77 +208,25 @@ fn read(args: &ReadArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_with<T>(transport: T, profile: &Profile, atr: &[u8], trace: bool) -> Result<Image>
-where
-    T: sscard_apdu::Transport,
-    T::Error: std::error::Error + Send + Sync + 'static,
-{
-    let image = if trace {
-        sscard_ssse::read_image(
-            &mut Exchange::with_tracer(transport, StderrTrace),
-            profile,
-            atr,
-        )
-    } else {
-        sscard_ssse::read_image(&mut Exchange::new(transport), profile, atr)
-    };
-    Ok(image?)
-}
-
-fn no_service_help(e: PcscError) -> anyhow::Error {
-    if matches!(e, PcscError::Pcsc(pcsc_error) if pcsc_error == pcsc_no_service()) {
-        anyhow::anyhow!(
-            "no PC/SC service: looked for readers through pcscd, which is not running.\n\
-             Start pcscd (with a reader, or vsmartcard's vpcd and `sscard emulate`),\n\
-             or read the built-in emulated card with: sscard read --emulated"
-        )
-    } else {
-        e.into()
-    }
-}
-
-fn pcsc_no_service() -> sscard_pcsc::pcsc::Error {
-    sscard_pcsc::pcsc::Error::NoService
-}
-
-fn find_reader(readers: &mut Readers, wanted: Option<&str>, wait: Duration) -> Result<String> {
-    let names = readers.list().map_err(no_service_help)?;
-    if names.is_empty() {
-        bail!(
-            "no PC/SC reader found (pcscd is running but lists no reader).\n\
-             To read the built-in emulated card: sscard read --emulated"
-        );
-    }
-    match readers.wait_for_card(wanted, wait) {
-        Ok(name) => Ok(name),
-        Err(PcscError::NoCard { .. }) => bail!(
-            "no card in {} (readers: {}).\nInsert a card, pass --wait SECONDS, or read the built-in emulated card with: sscard read --emulated",
-            wanted.map_or_else(|| "any reader".to_string(), |w| format!("{w:?}")),
-            names.join(", ")
-        ),
-        Err(e @ PcscError::UnknownReader { .. }) => {
-            Err(anyhow::Error::from(e).context(format!("readers are: {}", names.join(", "))))
-        }
-        Err(e @ PcscError::Ambiguous { .. }) => Err(anyhow::Error::from(e).context("pass --reader NAME")),
-        Err(e) => Err(no_service_help(e)),
-    }
-}
-
-fn list_readers() -> Result<()> {
-    let mut readers = Readers::new();
-    let names = readers.list().map_err(no_service_help)?;
-    let present = readers.with_card().map_err(no_service_help)?;
-    if names.is_empty() {
-        println!("no readers");
-    }
-    for name in names {
-        let state = if present.contains(&name) {
-            "card"
-        } else {
-            "empty"
-        };
-        println!("{state:<6} {name}");
-    }
+fn pin_verify(card_args: &CardArgs, pin_args: &pin::PinArgs) -> Result<()> {
+    let profile = conn::profile()?;
+    let pin = pin_args.require()?;
+    let mut card = conn::open(card_args)?;
+    let aid = profile
+        .node(sscard_fs::SSSE)
+        .and_then(|n| n.aid.clone())
+        .context("the profile has no SSSE AID")?;
+    let mut buf = [0u8; 258];
+    let select = sscard_apdu::CommandBuilder::new(0x00, 0xA4, 0x04, 0x0C).data(&aid);
+    card.ex
+        .send(&select, &mut buf)
+        .map_err(|e| anyhow::anyhow!("SELECT SSSE: {e}"))?
+        .success()
+        .map_err(|s| anyhow::anyhow!("SELECT SSSE: card answered {s}"))?;
+    let result = sscard_ssse::verify_pin(&mut card.ex, &pin);
+    card.close();
+    result.map_err(explain)?;
+    println!("PIN verified");
     Ok(())
 }
 
@@ -298,7 +249,7 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
     let log = |line: &str| eprintln!("sscard emulate: {line}");
     match args.card {
         CardKind::Sscard => {
-            let card = build_card(args.image.as_deref())?;
+            let card = conn::build_card(args.image.as_deref())?;
             let mut bridge =
                 VpcdBridge::new(Runtime::new(card).with_paging(paging), addr).with_log(log);
             bridge.run(&stop)?;

@@ -171,3 +171,89 @@ fn no_reader_and_no_flag_explains_what_was_looked_for() {
     assert!(err.contains("no PC/SC service"), "{err}");
     assert!(err.contains("sscard read --emulated"), "{err}");
 }
+
+fn full_image() -> String {
+    format!(
+        "{}/../../apdu-specs/images/full.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn sscard_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sscard"))
+        .args(args)
+        .env("PCSCLITE_CSOCK_NAME", "/nonexistent/sscard-test/pcscd.comm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn items_by_address_with_the_pin_from_stdin() {
+    let img = full_image();
+    let args = [
+        "read",
+        "--emulated",
+        "--image",
+        &img,
+        "--items",
+        "SSSEEF06|08|$DF01EF15|40:01|$",
+        "--pin-stdin",
+    ];
+    let o = sscard_stdin(&args, "123456\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap().trim(),
+        "SSSEEF06|330102199003071230|$DF01EF15|B01,330,测试大学|$"
+    );
+    // Without a PIN the card refuses DF01, and the message says what to do.
+    let o = sscard(&[
+        "read",
+        "--emulated",
+        "--image",
+        &img,
+        "--items",
+        "DF01EF15|2A|$",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("wants the PIN"), "{}", stderr(&o));
+    // A malformed address is refused before any APDU.
+    let o = sscard(&["read", "--emulated", "--items", "SSSEEF05|7|$"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("2-digit hex tag"), "{}", stderr(&o));
+}
+
+#[test]
+fn pin_verify_never_takes_the_pin_from_argv() {
+    let o = sscard_stdin(&["pin", "verify", "--emulated", "--pin-stdin"], "123456\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8(o.stdout).unwrap().trim(), "PIN verified");
+    let o = sscard_stdin(&["pin", "verify", "--emulated", "--pin-stdin"], "654321\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("wrong PIN: 5 tries left"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sscard_stdin(&["pin", "verify", "--emulated", "--pin-stdin"], "12ab56\n");
+    assert!(stderr(&o).contains("4 to 12 digits"), "{}", stderr(&o));
+    let o = sscard(&["pin", "verify", "--emulated"]);
+    assert!(
+        stderr(&o).contains("never on the command line"),
+        "{}",
+        stderr(&o)
+    );
+    // There is no option that takes the PIN itself.
+    let o = sscard(&["pin", "verify", "--emulated", "--pin", "123456"]);
+    assert_eq!(o.status.code(), Some(2));
+}

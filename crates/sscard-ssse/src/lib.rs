@@ -29,6 +29,10 @@
 
 extern crate alloc;
 
+mod items;
+
+pub use items::{read_address, verify_pin, BadPin, Pin, MEMBER_SEPARATOR};
+
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -51,6 +55,8 @@ pub enum Step {
     SelectSsse,
     /// SELECT of an EF by FID.
     SelectEf(u16),
+    /// VERIFY PIN.
+    VerifyPin,
     /// READ RECORD of the item with this tag in the EF with this FID.
     ReadRecord {
         /// The EF.
@@ -64,8 +70,9 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::SelectSsse => f.write_str("SELECT SSSE"),
-            Self::SelectEf(fid) => write!(f, "SELECT EF {fid:04X}"),
-            Self::ReadRecord { fid, tag } => write!(f, "READ RECORD tag {tag:02X} of EF {fid:04X}"),
+            Self::SelectEf(fid) => write!(f, "SELECT {fid:04X}"),
+            Self::VerifyPin => f.write_str("VERIFY PIN"),
+            Self::ReadRecord { fid, tag } => write!(f, "READ RECORD tag {tag:02X} of {fid:04X}"),
         }
     }
 }
@@ -82,8 +89,10 @@ pub enum ReadError<E> {
     BadRecord(Step),
     /// A value on the card is not valid for its encoding.
     BadValue(Step, CodecError),
-    /// The profile lacks the SSSE application or its AID.
+    /// The profile lacks the SSSE application or its AID, or a file named.
     Profile,
+    /// The address does not fit the profile.
+    Address(sscard_fs::AddressError),
 }
 
 impl<E: fmt::Display> fmt::Display for ReadError<E> {
@@ -93,7 +102,10 @@ impl<E: fmt::Display> fmt::Display for ReadError<E> {
             Self::Card(step, status) => write!(f, "{step}: card answered {status}"),
             Self::BadRecord(step) => write!(f, "{step}: record is not the expected TLV"),
             Self::BadValue(step, e) => write!(f, "{step}: {e}"),
-            Self::Profile => f.write_str("the card profile has no SSSE application AID"),
+            Self::Profile => {
+                f.write_str("the card profile lacks the SSSE application or a named file")
+            }
+            Self::Address(e) => write!(f, "{e}"),
         }
     }
 }

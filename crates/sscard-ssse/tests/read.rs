@@ -182,3 +182,74 @@ fn basic_information_takes_at_most_nine_apdus() {
     read_image(&mut ex, &profile, &atr).unwrap();
     assert_eq!(ex.transport().count, 1 + 7 + 7);
 }
+
+fn full_card() -> Exchange<EmulatedReader<SsCard>> {
+    let profile = sscard_fs::builtin_profile().unwrap();
+    let image = sscard_fs::Image::from_json(sscard_fs::FULL_IMAGE_JSON).unwrap();
+    Exchange::new(EmulatedReader::new(Runtime::new(
+        SsCard::new(&profile, &image).unwrap(),
+    )))
+}
+
+#[test]
+fn items_by_address_across_dfs_with_the_pin() {
+    use sscard_fs::Address;
+    use sscard_ssse::{read_address, Pin};
+    let profile = sscard_fs::builtin_profile().unwrap();
+    let addr = Address::parse(
+        "SSSEEF05|06|07|$DF01EF05|20|21|$DF01EF15|2A|40:02|$DF02EF07:01$SSSEEF06|09|$",
+    )
+    .unwrap();
+    let mut ex = full_card();
+    let pin = Pin::new("123456").unwrap();
+    let values = read_address(&mut ex, &profile, &addr, Some(&pin)).unwrap();
+    assert_eq!(
+        addr.format_values(&values),
+        "SSSEEF05|20340315|A12345678|$DF01EF05|01|浙江省杭州市西湖区测试路1号|$\
+         DF01EF15|5|C02,330,测试研究院|$DF02EF07:01|A000001,20200101,20231231,测试公司|$SSSEEF06|李测试|$"
+    );
+    // Without the PIN the DF01 read is refused by the card.
+    let mut ex = full_card();
+    let err = read_address(&mut ex, &profile, &addr, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReadError::Card(
+                Step::ReadRecord {
+                    fid: 0xEF05,
+                    tag: 0x20
+                },
+                Status::SecurityStatusNotSatisfied
+            )
+        ),
+        "{err}"
+    );
+    // A wrong PIN says how many tries are left.
+    let mut ex = full_card();
+    let err =
+        read_address(&mut ex, &profile, &addr, Some(&Pin::new("000000").unwrap())).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReadError::Card(
+                Step::VerifyPin,
+                Status::VerificationFailed { tries_left: 5 }
+            )
+        ),
+        "{err}"
+    );
+    // Items the profile does not know never reach the card.
+    let bad = Address::parse("SSSEEF05|42|$").unwrap();
+    assert!(matches!(
+        read_address(&mut ex, &profile, &bad, None),
+        Err(ReadError::Address(_))
+    ));
+    // PINs are digits, and never printed.
+    assert!(Pin::new("12a456").is_err());
+    assert!(Pin::new("123").is_err());
+    assert_eq!(
+        format!("{:?}", Pin::new("123456").unwrap()),
+        "Pin(<redacted>)"
+    );
+    assert_eq!(&*Pin::new("12345").unwrap().bcd(), &[0x12, 0x34, 0x5F]);
+}

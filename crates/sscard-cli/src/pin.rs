@@ -1,0 +1,54 @@
+//! Where a PIN comes from: a file or standard input, never the command line.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use sscard_ssse::Pin;
+use zeroize::Zeroizing;
+
+/// PIN sources. A PIN on the command line would end up in shell history and `ps`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PinArgs {
+    /// Read the PIN from the first line of this file.
+    #[arg(long, conflicts_with = "pin_stdin")]
+    pub pin_file: Option<PathBuf>,
+    /// Read the PIN from the first line of standard input.
+    #[arg(long)]
+    pub pin_stdin: bool,
+}
+
+impl PinArgs {
+    /// The PIN, if a source was given.
+    pub fn read(&self) -> Result<Option<Pin>> {
+        let mut line = Zeroizing::new(String::new());
+        if let Some(path) = &self.pin_file {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read PIN file {}", path.display()))?,
+            );
+            line.push_str(text.lines().next().unwrap_or_default());
+        } else if self.pin_stdin {
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the PIN from standard input")?;
+        } else {
+            return Ok(None);
+        }
+        match Pin::new(&line) {
+            Ok(pin) => Ok(Some(pin)),
+            Err(e) => bail!("{e}"),
+        }
+    }
+
+    /// The PIN; an error naming the options when no source was given.
+    pub fn require(&self) -> Result<Pin> {
+        match self.read()? {
+            Some(pin) => Ok(pin),
+            None => bail!(
+                "give the PIN with --pin-file FILE or --pin-stdin (never on the command line)"
+            ),
+        }
+    }
+}

@@ -29,6 +29,7 @@
 
 extern crate alloc;
 
+pub mod hsm;
 mod items;
 
 pub use items::{read_address, verify_pin, BadPin, Pin, MEMBER_SEPARATOR};
@@ -307,6 +308,22 @@ impl BasicInfo {
             issue_date: get(ef05, "issue_date"),
             expiry_date: get(ef05, "expiry_date"),
         }
+    }
+
+    /// The `iReadCardBas` output string (`spec/sscard.md` §4.3): the nine card fields,
+    /// then 终端机编号 and 终端设备号, each followed by `|`. Without a PSAM the terminal
+    /// number is `000000000000`, as one issuance driver emits.
+    pub fn ireadcardbas(&self, terminal_number: Option<&str>, device_number: &str) -> String {
+        let mut out = String::new();
+        for (_, value) in self.fields() {
+            out.push_str(value);
+            out.push('|');
+        }
+        out.push_str(terminal_number.unwrap_or("000000000000"));
+        out.push('|');
+        out.push_str(device_number);
+        out.push('|');
+        out
     }
 
     /// The fields in `iReadCardBas` order as label/value pairs.

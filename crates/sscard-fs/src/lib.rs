@@ -42,6 +42,9 @@ pub use profile::{Item, Node, NodeKind, Profile, ProfileError};
 /// The SSCard profile shipped in `apdu-specs/sscard.json`.
 pub const PROFILE_JSON: &str = include_str!("../../../apdu-specs/sscard.json");
 
+/// The PSAM profile shipped in `apdu-specs/psam.json`.
+pub const PSAM_PROFILE_JSON: &str = include_str!("../../../apdu-specs/psam.json");
+
 /// The fictional sample card of `apdu-specs/images/sample.json`.
 pub const SAMPLE_IMAGE_JSON: &str = include_str!("../../../apdu-specs/images/sample.json");
 

@@ -205,6 +205,7 @@ impl PublicKey {
         self.point.to_projective()
     }
 
+    #[cfg(test)]
     pub(crate) fn inner(&self) -> &sm2::PublicKey {
         &self.point
     }

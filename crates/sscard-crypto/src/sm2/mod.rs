@@ -3,10 +3,13 @@
 //! and key exchange (GB/T 32918.3) with optional confirmation. `no_std`, no `alloc`:
 //! every output goes into a fixed array or a caller buffer.
 //!
-//! The curve arithmetic, the RFC 6979 nonce generator and signature verification are
-//! RustCrypto's (`sm2`, `rfc6979`); what RustCrypto lacks is here: `Z_A` for arbitrary
-//! byte IDs, strict GM/T 0009 DER without allocation, the `04`-less and DER ciphertext
-//! forms, key exchange, and (for tests only) fixed nonces.
+//! The curve arithmetic and the RFC 6979 nonce generator are RustCrypto's (`sm2`,
+//! `rfc6979`); the algorithm steps of GB/T 32918 on top of them are here, with what
+//! RustCrypto lacks: `Z_A` for arbitrary byte IDs, keys that are wiped on drop, strict
+//! GM/T 0009 DER without allocation, the `04`-less and DER ciphertext forms without
+//! allocation, key exchange, and (for tests only) fixed nonces. Tests check that
+//! signing gives the same signatures as `sm2`'s `sign_prehash` and that verification
+//! decides like its `verify_prehash`.
 //!
 //! | Task | API |
 //! |---|---|

@@ -4,11 +4,13 @@
 //! UTF-8 IDs). Signing derives its nonce with RustCrypto's RFC 6979 generator over
 //! HMAC-SM3, exactly as `sm2::dsa::SigningKey::sign_prehash` does (a test checks the
 //! two give identical signatures), on a key type of our own that is wiped on drop.
-//! Verification is `sm2::dsa::VerifyingKey::verify_prehash`.
+//! Verification follows GB/T 32918.2 §7.1 on RustCrypto's point arithmetic with its
+//! variable-time `[s]G + [t]P` (about a quarter faster than `sm2`'s constant-time
+//! `verify_prehash`; tests check both decide alike).
 
 use core::fmt;
 
-use sm2::dsa::signature::hazmat::PrehashVerifier;
+use sm2::elliptic_curve::ops::MulByGeneratorVartime;
 use sm2::elliptic_curve::point::AffineCoordinates;
 use sm2::elliptic_curve::rand_core::TryCryptoRng;
 use sm2::elliptic_curve::{Curve, Group};
@@ -122,11 +124,6 @@ impl Signature {
         // The buffer has the maximal size, so encoding cannot fail.
         let len = self.encode_der(&mut bytes).unwrap_or(0);
         DerSignature { bytes, len }
-    }
-
-    fn to_rustcrypto(self) -> Result<sm2::dsa::Signature, Sm2Error> {
-        sm2::dsa::Signature::from_bytes(&self.to_bytes().into())
-            .map_err(|_| Sm2Error::MalformedSignature)
     }
 }
 
@@ -284,13 +281,31 @@ impl PublicKey {
         e: &[u8; DIGEST_LEN],
         signature: &Signature,
     ) -> Result<(), Sm2Error> {
-        // B1–B2 hold by construction of `Signature`; B5–B7 are RustCrypto's. The ID
-        // given to RustCrypto is irrelevant: only our `e` enters the check.
-        let verifier = sm2::dsa::VerifyingKey::new("", *self.inner())
-            .map_err(|_| Sm2Error::InvalidPublicKey)?;
-        verifier
-            .verify_prehash(e, &signature.to_rustcrypto()?)
-            .map_err(|_| Sm2Error::BadSignature)
+        // B1–B2: r, s in [1, n-1] hold by construction of `Signature`.
+        let r = curve::scalar_from_bytes(&signature.r).ok_or(Sm2Error::MalformedSignature)?;
+        let s = curve::scalar_from_bytes(&signature.s).ok_or(Sm2Error::MalformedSignature)?;
+        // B4: e as an integer mod n.
+        let e = curve::scalar_reduce(e);
+        // B5: t = (r + s) mod n, fail if t = 0.
+        let t = r + s;
+        if bool::from(t.is_zero()) {
+            return Err(Sm2Error::BadSignature);
+        }
+        // B6: (x1', y1') = [s]G + [t]P_A. Everything here is public, so the
+        // variable-time double-scalar multiplication is fine (as RustCrypto's ECDSA
+        // verification uses it); the point at infinity fails.
+        let point =
+            ProjectivePoint::mul_by_generator_and_mul_add_vartime(&s, &t, &self.to_projective());
+        if bool::from(point.is_identity()) {
+            return Err(Sm2Error::BadSignature);
+        }
+        let x1: [u8; 32] = point.to_affine().x().into();
+        // B7: accept iff R = (e + x1') mod n equals r.
+        if (e + curve::scalar_reduce(&x1)) == r {
+            Ok(())
+        } else {
+            Err(Sm2Error::BadSignature)
+        }
     }
 }
 

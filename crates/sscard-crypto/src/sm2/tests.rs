@@ -68,6 +68,31 @@ fn deterministic_signing_equals_rustcrypto_sign_prehash() {
 }
 
 #[test]
+fn verification_decides_like_rustcrypto_verify_prehash() {
+    use sm2::dsa::signature::hazmat::PrehashVerifier;
+    let key = PrivateKey::from_bytes(&hex(D)).unwrap();
+    let theirs = sm2::dsa::VerifyingKey::new("", *key.public_key().inner()).unwrap();
+    let mut rng = CountingRng(3);
+    for round in 0u8..40 {
+        let e = message_digest(&key.public_key().z_a(b"id").unwrap(), &[round]);
+        let good = key.sign_prehash(&e).unwrap();
+        let mut candidates = vec![good];
+        let mut bytes = good.to_bytes();
+        bytes[usize::from(round) % 64] ^= 1 << (round % 8);
+        candidates.extend(Signature::from_bytes(&bytes));
+        let mut random = [0u8; 64];
+        rand_core::TryRng::try_fill_bytes(&mut rng, &mut random).unwrap();
+        candidates.extend(Signature::from_bytes(&random));
+        for sig in candidates {
+            let ours = key.public_key().verify_prehash(&e, &sig).is_ok();
+            let rc = sm2::dsa::Signature::from_bytes(&sig.to_bytes().into()).unwrap();
+            assert_eq!(ours, theirs.verify_prehash(&e, &rc).is_ok(), "{sig:?}");
+            assert_eq!(ours, sig == good);
+        }
+    }
+}
+
+#[test]
 fn hedged_signatures_differ_and_verify() {
     let key = PrivateKey::from_bytes(&hex(D)).unwrap();
     let mut rng = CountingRng(7);

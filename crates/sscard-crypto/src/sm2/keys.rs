@@ -48,14 +48,15 @@ impl PrivateKey {
 
     /// Generates a fresh key with the caller's cryptographic RNG.
     pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, Sm2Error> {
-        loop {
+        // d = n-1 (probability 2^-256) means drawing again; an RNG that keeps
+        // producing it is broken.
+        for _ in 0..8 {
             let d = NonZeroScalar::try_generate_from_rng(rng).map_err(|_| Sm2Error::Rng)?;
-            match Self::from_nonzero_scalar(d) {
-                Ok(key) => return Ok(key),
-                // d = n-1: probability 2^-256, draw again.
-                Err(_) => continue,
+            if let Ok(key) = Self::from_nonzero_scalar(d) {
+                return Ok(key);
             }
         }
+        Err(Sm2Error::Rng)
     }
 
     fn from_nonzero_scalar(d: NonZeroScalar) -> Result<Self, Sm2Error> {

@@ -11,7 +11,7 @@
 //! * [`emv_common_session_key`]: EMV common session key (EMV 4.3 Book 2 A1.3.1), as
 //!   Visa CVN 18 uses it (reproduces pyemv's published vector).
 //! * [`sm4_session_key_hypothesis`]: the SM4 analogue of the PBOC session key —
-//!   **unconfirmed [U]**, no public source gives it (pboc.md §3.2).
+//!   **unconfirmed \[U\]**, no public source gives it (pboc.md §3.2).
 //! * [`arpc_method_1`]: `3DES_SK(ARQC ⊕ (ARC ‖ 00…00))`. The application cryptogram and
 //!   the script MAC are [`crate::mac::retail_mac`] over the relevant data.
 //!
@@ -97,7 +97,7 @@ pub fn emv_option_a(imk: &Des3Key, pan: &str, psn: Option<u8>) -> Result<Des3Key
 /// `3DES_MK(00 00 00 00 00 00 ‖ ATC) ‖ 3DES_MK(00 00 00 00 00 00 ‖ (ATC ⊕ FFFF))`.
 /// No parity adjustment (DES ignores the parity bits).
 ///
-/// Source: field code (an e-cash demo) [S]; the test vectors are self-computed by the
+/// Source: field code (an e-cash demo) \[S\]; the test vectors are self-computed by the
 /// same method, not published.
 pub fn pboc_session_key(mk: &Des3Key, atc: u16) -> Des3Key {
     let [a, b] = atc.to_be_bytes();
@@ -139,7 +139,7 @@ pub fn emv_common_session_key(mk: &Des3Key, r: &[u8; 8]) -> Des3Key {
     Des3Key::from_double(key)
 }
 
-/// **Hypothesis [U], not a confirmed algorithm**: the SM4 analogue of
+/// **Hypothesis \[U\], not a confirmed algorithm**: the SM4 analogue of
 /// [`pboc_session_key`], `SM4_MK(000000000000 ‖ ATC ‖ 000000000000 ‖ ~ATC)` (one
 /// 16-byte block). No public source gives PBOC's SM4 session-key derivation (pboc.md
 /// §3.2, to be confirmed against JR/T 0025.17); the test vector is self-computed.
@@ -168,7 +168,7 @@ pub fn arpc_method_1(sk: &Des3Key, arqc: &[u8; 8], arc: &[u8; 2]) -> [u8; 8] {
 // ---------------------------------------------------------------------------------------
 
 /// The key type in the low 5 bits of the PSAM key usage byte (sscard.md §3.2, one
-/// source [S]).
+/// source \[S\]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyType {
@@ -288,7 +288,7 @@ fn leading_digits<const N: usize>(code: &str) -> Result<[u8; N], SymError> {
 /// the order under which a city centre holding its city key (1 level: the card factor
 /// only) and a province holding its key (2 levels: card and city) derive the same card
 /// key, which the level counts of sscard.md §3.2 and the HSM "city / province
-/// centralised" modes (§6.2) imply. **Unconfirmed [U]**.
+/// centralised" modes (§6.2) imply. **Unconfirmed \[U\]**.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DivPath {
     factors: [DivFactor; 3],

@@ -114,7 +114,7 @@ impl core::error::Error for SymError {}
 ///
 /// The SSSE SELECT response may carry the algorithm identifier (算法标识) in
 /// `9F0C 03 86 01 xx` (sscard.md §3.6); reader libraries default to `01` when it is
-/// absent. **Hypothesis [U]**: `01` = 3DES, `02` = SSF33, `03` = SM4, inferred from the
+/// absent. **Hypothesis \[U\]**: `01` = 3DES, `02` = SSF33, `03` = SM4, inferred from the
 /// `sx1`/`sx2`/`sx3` PSAM environments; no normative text confirms it. SSF33 is not
 /// public and not implemented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,7 +131,7 @@ impl Algorithm {
     pub const DEFAULT_CARD_ID: u8 = 0x01;
 
     /// Maps the card's algorithm identifier byte to an algorithm, by the **unconfirmed
-    /// [U]** mapping `01` → 3DES, `03` → SM4. `02` (SSF33) and unknown values give
+    /// \[U\]** mapping `01` → 3DES, `03` → SM4. `02` (SSF33) and unknown values give
     /// [`SymError::UnsupportedAlgorithm`].
     pub const fn from_card_id(id: u8) -> Result<Self, SymError> {
         match id {
@@ -141,7 +141,7 @@ impl Algorithm {
         }
     }
 
-    /// The card's algorithm identifier byte for this algorithm (**unconfirmed [U]**, see
+    /// The card's algorithm identifier byte for this algorithm (**unconfirmed \[U\]**, see
     /// [`Algorithm::from_card_id`]).
     pub const fn card_id(self) -> u8 {
         match self {

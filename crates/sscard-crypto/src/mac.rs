@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`cbc_mac_des`], [`cbc_mac_des3`], [`cbc_mac_sm4`], [`CbcMac`] | ISO/IEC 9797-1 MAC algorithm 1 (CBC-MAC) with padding method 2, explicit IV; DES, 3DES, SM4 or any RustCrypto block cipher |
 //! | [`retail_mac`], [`RetailMac`] | ISO/IEC 9797-1 MAC algorithm 3 ("retail MAC"): single-DES CBC with K1, final block 3DES (K1 K2 K1); padding method 2; the PBOC application cryptogram and script MAC |
-//! | [`psam_mac`], [`PsamMac`] | the PSAM's `80 FA 05 00` MAC (sscard.md §3.5), partly **unconfirmed [U]**, see [`PsamMac`] |
+//! | [`psam_mac`], [`PsamMac`] | the PSAM's `80 FA 05 00` MAC (sscard.md §3.5), partly **unconfirmed \[U\]**, see [`PsamMac`] |
 //! | [`truncate4`] | the first 4 bytes, as the card sends them |
 //! | [`verify`], [`verify_truncated`] | constant-time comparison (`subtle`); one opaque [`SymError::Integrity`] on mismatch |
 //!
@@ -237,7 +237,7 @@ pub fn retail_mac(key: &Des3Key, iv: &[u8; 8], data: &[u8]) -> Result<[u8; 8], S
 /// and 8-byte result mean a 64-bit block cipher, i.e. the DES family in the 3DES
 /// environment.
 ///
-/// **Unconfirmed [U]**, chosen here and to be checked against a real PSAM or LD/T 32:
+/// **Unconfirmed \[U\]**, chosen here and to be checked against a real PSAM or LD/T 32:
 /// * 3DES key: ISO/IEC 9797-1 MAC algorithm 3 (single-DES CBC, final 3DES), as PBOC
 ///   and the PBOC-derived PSAMs use for double-length keys. (Algorithm 1 with full 3DES
 ///   per block would give a different value.)
@@ -314,7 +314,7 @@ fn first8(block: &Block<Sm4>) -> [u8; 8] {
 }
 
 /// [`PsamMac`] in one call: pads `data` (method 2) and returns the PSAM's 8 bytes
-/// (**partly unconfirmed [U]**, see [`PsamMac`]); the card uses [`truncate4`] of it.
+/// (**partly unconfirmed \[U\]**, see [`PsamMac`]); the card uses [`truncate4`] of it.
 ///
 /// Errors: as [`PsamMac::new`].
 pub fn psam_mac(key: &AnyKey, iv: &[u8], data: &[u8]) -> Result<[u8; 8], SymError> {

@@ -4,7 +4,7 @@
 //!   constant time.
 //! * The card's PIN block (sscard.md §3.5, PIN reload): `len ‖ PIN (BCD) ‖ 80 00…`, 8
 //!   bytes for 3DES and 16 for SM4, encrypted by the PSAM (`80 FA 00 00`) before
-//!   `84 24`. **Unconfirmed [U]**: `len` is taken as the number of BCD bytes (`03` for
+//!   `84 24`. **Unconfirmed \[U\]**: `len` is taken as the number of BCD bytes (`03` for
 //!   six digits), since the card stores PINs as 2–6 whole BCD bytes (§3.1); for the same
 //!   reason only even digit counts have a card encoding.
 //! * ISO 9564-1 format 0 (with the PAN), as PBOC online PINs use.
@@ -119,7 +119,7 @@ impl Pin {
     }
 
     /// The card's 3DES PIN block: `len ‖ PIN (BCD) ‖ 80 00…` in 8 bytes, `len` = number
-    /// of BCD bytes (**unconfirmed [U]**, see the module docs).
+    /// of BCD bytes (**unconfirmed \[U\]**, see the module docs).
     ///
     /// Errors: [`SymError::InvalidPin`] for an odd number of digits.
     pub fn card_block_des3(&self) -> Result<Zeroizing<[u8; 8]>, SymError> {
@@ -132,7 +132,7 @@ impl Pin {
     }
 
     /// The card's SM4 PIN block: `len ‖ PIN (BCD) ‖ 80 00…` in 16 bytes (**unconfirmed
-    /// [U]** as [`Pin::card_block_des3`]).
+    /// \[U\]** as [`Pin::card_block_des3`]).
     ///
     /// Errors: [`SymError::InvalidPin`] for an odd number of digits.
     pub fn card_block_sm4(&self) -> Result<Zeroizing<[u8; 16]>, SymError> {

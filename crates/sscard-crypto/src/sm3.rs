@@ -1,6 +1,6 @@
 //! SM3 (GB/T 32905-2016, GM/T 0004-2012): a thin layer over RustCrypto `sm3`.
 //!
-//! [`Sm3`] implements `digest::Digest` for streaming; [`sm3`] hashes one buffer.
+//! [`Sm3`] implements `digest::Digest` for streaming; [`sm3()`] hashes one buffer.
 //! Vectors: GB/T 32905 Annex A (`tests/sym_vectors.rs`), cross-checked against
 //! `openssl dgst -sm3` by `tools/crosscheck/sym.sh`.
 

@@ -435,6 +435,22 @@ pub trait KeyScheme {
 ///   3DES.
 /// * Process key, SM4 card key K: `SM4_K(R ‖ 00×8)` (the 16-byte SM4 process factor of
 ///   sscard.md §3.3).
+///
+/// ```
+/// use sscard_crypto::kdf::{DivPath, EmulationScheme, KeyScheme};
+/// use sscard_crypto::keys::{AnyKey, Sm4Key};
+///
+/// # fn main() -> Result<(), sscard_crypto::keys::SymError> {
+/// let atr = [0x3B, 0x6C, 0x00, 0x00, 0x86, 0x60, 0x33, 0x11, 0x00, 0x00, 0x04, 0x8A];
+/// let path = DivPath::from_card(&atr, "331100D156000005500509728DB46EF9", 2)?;
+/// let master = AnyKey::Sm4(Sm4Key::from_bytes([0x42; 16])); // the province-level key
+/// let card_key = EmulationScheme.diversify(&master, &path)?;
+/// let process = EmulationScheme.process_key(&card_key, &[1, 2, 3, 4, 5, 6, 7, 8])?;
+/// let mut block = [0x11; 16];
+/// process.ecb_encrypt(&mut block)?; // the PSAM's `80 FA 00 00 10`
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EmulationScheme;
 

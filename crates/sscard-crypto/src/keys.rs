@@ -179,7 +179,7 @@ pub fn has_odd_parity(key: &[u8]) -> bool {
     key.iter().all(|byte| byte.count_ones() % 2 == 1)
 }
 
-/// First 3 bytes of the first block of `buf` after encrypting it (the KCV convention).
+/// Key check value: the first 3 bytes of the encryption of an all-zero block.
 fn kcv_of<C: BlockCipherEncrypt>(cipher: &C) -> [u8; 3] {
     let mut block = Block::<C>::default();
     cipher.encrypt_block(&mut block);

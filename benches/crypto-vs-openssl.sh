@@ -13,8 +13,8 @@ cd "$ROOT"
 OPENSSL=${OPENSSL:-openssl}
 CRIT_ARGS=(--warm-up-time 1 --measurement-time "${SSCARD_BENCH_SECONDS:-3}")
 
-cargo bench -q -p sscard-crypto --bench sym -- "${CRIT_ARGS[@]}" >/dev/null
-cargo bench -q -p sscard-crypto --bench sm2 -- "${CRIT_ARGS[@]}" >/dev/null
+cargo bench -q -p sscard-crypto --bench sym -- "${CRIT_ARGS[@]}" >/dev/null 2>&1
+cargo bench -q -p sscard-crypto --bench sm2 -- "${CRIT_ARGS[@]}" >/dev/null 2>&1
 
 # Median time per iteration in ns, from criterion's estimates.
 median_ns() {
@@ -26,7 +26,7 @@ mbps() { /usr/bin/python3 -c "print(8192 / $(median_ns "$1") * 1e3)"; }
 per_s() { /usr/bin/python3 -c "print(1e9 / $(median_ns "$1"))"; }
 # OpenSSL: the "8192 bytes" column in k (1000 bytes/s) -> MB/s.
 ossl_mbps() {
-	"$OPENSSL" speed -seconds 1 -bytes 8192 -evp "$1" 2>/dev/null | awk -v alg="$1" '$1 == alg { v = $2 } END { sub("k", "", v); print v / 1000 }'
+	"$OPENSSL" speed -seconds 1 -bytes 8192 -evp "$1" 2>/dev/null | awk -v alg="$1" 'tolower($1) == tolower(alg) { v = $2 } END { sub("k", "", v); print v / 1000 }'
 }
 ossl_sm2() { "$OPENSSL" speed -seconds 1 sm2 2>/dev/null | awk '/SM2/ && NF >= 4 { s = $(NF-1); v = $NF } END { print s, v }'; }
 

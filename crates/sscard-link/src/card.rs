@@ -342,6 +342,22 @@ impl<IO: CardIo> CardLink<IO> {
         }
     }
 
+    /// T=1: asks for `multiplier` × BWT (S(WTX)); T=0: sends a NULL byte.
+    pub fn request_wtx(&mut self, multiplier: u8) -> Result<(), LinkError> {
+        match self.protocol {
+            Protocol::T0 => self.t0.send_null(&mut self.io),
+            Protocol::T1 => self.t1.request_wtx(&mut self.io, multiplier),
+        }
+    }
+
+    /// T=1: announces a new IFSC (S(IFS)). Not available over T=0.
+    pub fn request_ifs(&mut self, ifsc: u8) -> Result<(), LinkError> {
+        match self.protocol {
+            Protocol::T0 => Err(LinkError::Unsupported),
+            Protocol::T1 => self.t1.request_ifs(&mut self.io, ifsc),
+        }
+    }
+
     /// Runs the card: events go to `handler` until the I/O fails for good (the
     /// returned error). Commands too long for `apdu` are answered `6700`.
     pub fn serve<H: CardHandler + ?Sized>(

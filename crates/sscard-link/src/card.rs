@@ -197,6 +197,7 @@ impl<IO: CardIo> CardLink<IO> {
     fn answer_reset(&mut self) -> Result<CardEvent, LinkError> {
         let timing = Timing::initial(self.cfg.clock_hz).with_n(self.atr.extra_guard_time());
         self.line = LineConfig::initial(self.cfg.clock_hz);
+        self.line.convention = self.atr.convention();
         self.configure()?;
         self.protocol = default_protocol(&self.atr)?;
         self.set_engines(timing)?;
@@ -204,6 +205,18 @@ impl<IO: CardIo> CardLink<IO> {
         self.last_t0 = None;
         self.state = State::AfterAtr;
         io::send(&mut self.io, self.atr.as_bytes())?;
+        if let Some(mode) = self.atr.specific_mode() {
+            // Specific mode (TA2): no PPS; TA1's F and D apply at once unless implicit.
+            if !mode.implicit {
+                let f = self.atr.fi_fmax()?.0;
+                let d = self.atr.di()?;
+                let timing = Timing::new(self.cfg.clock_hz, f, d, self.atr.extra_guard_time());
+                self.line = LineConfig::new(timing, self.line.convention, Some(self.protocol));
+                self.configure()?;
+                self.set_engines(timing)?;
+            }
+            self.state = State::Ready;
+        }
         Ok(CardEvent::Reset)
     }
 

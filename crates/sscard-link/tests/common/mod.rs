@@ -388,6 +388,12 @@ impl TerminalIo for End {
 }
 
 impl End {
+    /// Receives with a deadline `us` from now.
+    pub fn recv_within(&mut self, us: u64) -> Result<Option<u8>, SimError> {
+        let deadline = self.wire.now() + us;
+        self.receive(deadline)
+    }
+
     /// Lets simulated time pass (card processing).
     pub fn sleep(&mut self, us: u64) {
         let until = self.wire.now() + us;

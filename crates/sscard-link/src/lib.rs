@@ -17,6 +17,8 @@
 //!   card.
 //! * [`t1`]: T=1 blocks, chaining, IFS, WTX, error recovery and resynchronisation,
 //!   for the terminal ([`t1::terminal`]) and the card ([`t1::card`]).
+//! * `embedded` (feature `embedded-io`): [`CardIo`]/[`TerminalIo`] over
+//!   embedded-hal and embedded-io.
 //! * [`Link`]: the terminal — reset, ATR, PPS, then T=0 or T=1 — behind
 //!   [`sscard_apdu::Transport`] and [`sscard_apdu::Reader`], so
 //!   [`sscard_apdu::Exchange`] (`61xx`, `6Cxx`, tracing) runs over a raw UART.
@@ -29,8 +31,12 @@
 //!
 //! # Features
 //!
-//! None. The crate is `#![no_std]` without an allocator (buffers are fixed arrays
-//! or the caller's slices) and builds for `thumbv7em-none-eabihf` and
+//! * `embedded-io` (off by default): `embedded::EmbeddedIo`, the I/O traits over an
+//!   `embedded-io` 0.6 UART, an `embedded-hal` 1.0 `DelayNs` and RST/VCC
+//!   `OutputPin`s.
+//!
+//! With or without it the crate is `#![no_std]` without an allocator (buffers are
+//! fixed arrays or the caller's slices) and builds for `thumbv7em-none-eabihf` and
 //! `thumbv6m-none-eabi`. The tests use `std`.
 //!
 //! # Testing
@@ -49,6 +55,8 @@
 
 pub mod atr;
 pub mod card;
+#[cfg(feature = "embedded-io")]
+pub mod embedded;
 pub mod error;
 pub mod io;
 pub mod link;

@@ -35,6 +35,8 @@ impl fmt::Display for T0Error {
     }
 }
 
+impl core::error::Error for T0Error {}
+
 /// Why a T=1 exchange failed (ISO/IEC 7816-3 §11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -69,6 +71,8 @@ impl fmt::Display for T1Error {
         })
     }
 }
+
+impl core::error::Error for T1Error {}
 
 /// Any failure of the link layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -55,6 +55,8 @@ impl fmt::Display for IoErrorKind {
     }
 }
 
+impl core::error::Error for IoErrorKind {}
+
 /// An I/O implementation's error.
 pub trait IoError: fmt::Debug + fmt::Display {
     /// The implementation-independent kind.

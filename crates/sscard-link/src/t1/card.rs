@@ -150,8 +150,8 @@ impl T1Card {
         }
     }
 
-    /// Handles the S-requests every state accepts; returns `Some(kind)` when one was
-    /// handled.
+    /// Handles the S-requests every state accepts (IFS, RESYNCH, ABORT); returns
+    /// whether it was one of them.
     fn handle_s_request<IO: CardIo + ?Sized>(
         &mut self,
         io: &mut IO,

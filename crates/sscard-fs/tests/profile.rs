@@ -334,7 +334,13 @@ fn psam_profile() {
     assert_eq!(mf.aid, builtin_profile().unwrap().node(SSSE).unwrap().aid);
     let term = p.node("MF/EF16").unwrap();
     assert_eq!((term.sfi, term.size), (Some(0x16), Some(6)));
-    assert_eq!(p.node("MF/DF01").unwrap().aid.as_deref(), Some(&[0xD1, 0x56, 0x00, 0x00, 0x05, 0x90][..]));
-    assert_eq!(p.node("MF/DF01").unwrap().key(0x0A).unwrap().name, "RKSSSE (card read key)");
+    assert_eq!(
+        p.node("MF/DF01").unwrap().aid.as_deref(),
+        Some(&[0xD1, 0x56, 0x00, 0x00, 0x05, 0x90][..])
+    );
+    assert_eq!(
+        p.node("MF/DF01").unwrap().key(0x0A).unwrap().name,
+        "RKSSSE (card read key)"
+    );
     assert!(p.node("SX3/DF01").is_some());
 }

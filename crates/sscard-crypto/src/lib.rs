@@ -24,6 +24,7 @@
 //! cross-checks SM3/SM4/SM2 against OpenSSL 3; criterion benchmarks in `benches/`.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
+pub mod auth;
 pub mod des3;
 pub mod kdf;
 pub mod keys;

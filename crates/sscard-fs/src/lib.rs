@@ -32,6 +32,7 @@ extern crate alloc;
 pub mod address;
 pub mod codec;
 pub mod image;
+pub mod keys;
 pub mod profile;
 
 pub use address::{Address, AddressError};
@@ -44,6 +45,10 @@ pub const PROFILE_JSON: &str = include_str!("../../../apdu-specs/sscard.json");
 
 /// The PSAM profile shipped in `apdu-specs/psam.json`.
 pub const PSAM_PROFILE_JSON: &str = include_str!("../../../apdu-specs/psam.json");
+
+/// The fictional emulation key set of `apdu-specs/keys/emulation.json` (EMULATION
+/// TEST KEYS: meaningful only with the emulation key scheme).
+pub const EMULATION_KEYS_JSON: &str = include_str!("../../../apdu-specs/keys/emulation.json");
 
 /// The fictional sample card of `apdu-specs/images/sample.json`.
 pub const SAMPLE_IMAGE_JSON: &str = include_str!("../../../apdu-specs/images/sample.json");

@@ -140,6 +140,9 @@ pub struct Item {
     pub pad: u8,
     /// Absent on some card generations (e.g. `4E` on 1.0 cards).
     pub optional: bool,
+    /// Read condition of this item's record on 3rd-generation (3.0) cards, when it
+    /// differs from the file's (`spec/sscard.md` §3.7).
+    pub read_v3: Option<AccessRule>,
     /// Confidence of the item's definition.
     pub confidence: Confidence,
     /// Source tags.
@@ -290,6 +293,9 @@ pub struct Node {
     pub name: String,
     /// Access conditions of an EF.
     pub access: Option<Access>,
+    /// Read condition on 3rd-generation (3.0) cards, when it differs from `access.read`
+    /// (`spec/sscard.md` §3.7); items may override it.
+    pub read_v3: Option<AccessRule>,
     /// Data items of a TLV record EF.
     pub items: Vec<Item>,
     /// B-TLV groups of a TLV record EF.
@@ -319,6 +325,19 @@ impl Node {
     /// The item with this record tag.
     pub fn item_by_tag(&self, tag: u8) -> Option<&Item> {
         self.items.iter().find(|i| i.tag == tag)
+    }
+
+    /// The read condition of the record holding `tag` on a card of generation 3 (`v3`)
+    /// or earlier.
+    pub fn read_rule(&self, tag: Option<u8>, v3: bool) -> AccessRule {
+        let base = self.access.map_or(AccessRule::Never, |a| a.read);
+        if !v3 {
+            return base;
+        }
+        let item = tag
+            .and_then(|t| self.item_by_tag(t))
+            .and_then(|i| i.read_v3);
+        item.or(self.read_v3).unwrap_or(base)
     }
 
     /// The item with this key.
@@ -498,6 +517,7 @@ struct RawNode {
     #[serde(default)]
     name: String,
     access: Option<RawAccess>,
+    read_v3: Option<String>,
     #[serde(default)]
     items: Vec<RawItem>,
     #[serde(default)]
@@ -573,9 +593,15 @@ struct RawItem {
     pad: Option<String>,
     #[serde(default)]
     optional: bool,
+    read_v3: Option<String>,
     confidence: Confidence,
     #[serde(default)]
     source: String,
+}
+
+fn rule(text: Option<&str>) -> Result<Option<AccessRule>, NodeProblem> {
+    text.map(|t| AccessRule::parse(t).ok_or(NodeProblem::BadAccessRule))
+        .transpose()
 }
 
 fn hex_byte(text: &str) -> Result<u8, NodeProblem> {
@@ -606,6 +632,7 @@ impl RawItem {
             encoding: self.encoding,
             pad,
             optional: self.optional,
+            read_v3: rule(self.read_v3.as_deref())?,
             confidence: self.confidence,
             source: self.source,
         })
@@ -780,6 +807,7 @@ impl RawNode {
             structure: self.structure,
             name: self.name,
             access,
+            read_v3: rule(self.read_v3.as_deref())?,
             items,
             groups,
             fields,

@@ -344,3 +344,39 @@ fn psam_profile() {
     );
     assert!(p.node("SX3/DF01").is_some());
 }
+
+#[test]
+fn third_generation_read_conditions() {
+    let p = builtin_profile().unwrap();
+    let ef05 = p.node(SSSE_EF05).unwrap();
+    let rk = AccessRule::Require {
+        pin: false,
+        key: Some(0x0A),
+    };
+    // 2nd generation: all free.
+    assert_eq!(ef05.read_rule(Some(0x05), false), AccessRule::Free);
+    // 3.0: 01, 03, 07 are read before authentication, 05 and 06 after RKSSSE.
+    assert_eq!(ef05.read_rule(Some(0x01), true), AccessRule::Free);
+    assert_eq!(ef05.read_rule(Some(0x07), true), AccessRule::Free);
+    assert_eq!(ef05.read_rule(Some(0x05), true), rk);
+    assert_eq!(ef05.read_rule(Some(0x06), true), rk);
+    let ef06 = p.node(SSSE_EF06).unwrap();
+    assert_eq!(ef06.read_rule(Some(0x09), true), rk);
+    assert_eq!(ef06.read_rule(Some(0x09), false), AccessRule::Free);
+}
+
+#[test]
+fn emulation_key_set() {
+    use sscard_fs::keys::KeySet;
+    let keys = KeySet::from_json(EMULATION_KEYS_JSON).unwrap();
+    let rk = keys.by_card_key(0x0A).unwrap();
+    assert_eq!((rk.psam_key, rk.usage, rk.levels()), (0x0A, 0x47, 2));
+    assert!(format!("{rk:?}").contains("card_key: 10") && !format!("{rk:?}").contains("des3"));
+    assert_eq!(keys.by_psam_key(0x12).unwrap().card_key, 0x04);
+    let mut v: serde_json::Value = serde_json::from_str(EMULATION_KEYS_JSON).unwrap();
+    v["keys"][1]["card_key"] = "00".into();
+    assert!(KeySet::from_json(&v.to_string()).is_err());
+    let mut v: serde_json::Value = serde_json::from_str(EMULATION_KEYS_JSON).unwrap();
+    v["keys"][0]["usage"] = "07".into(); // zero levels
+    assert!(KeySet::from_json(&v.to_string()).is_err());
+}

@@ -31,6 +31,7 @@ extern crate alloc;
 
 pub mod hsm;
 mod items;
+pub mod security;
 
 pub use items::{read_address, verify_pin, BadPin, Pin, MEMBER_SEPARATOR};
 
@@ -58,6 +59,12 @@ pub enum Step {
     SelectEf(u16),
     /// VERIFY PIN.
     VerifyPin,
+    /// GET CHALLENGE.
+    GetChallenge,
+    /// INTERNAL AUTHENTICATE.
+    InternalAuth,
+    /// EXTERNAL AUTHENTICATE with this card key.
+    ExternalAuth(u8),
     /// READ RECORD of the item with this tag in the EF with this FID.
     ReadRecord {
         /// The EF.
@@ -73,6 +80,9 @@ impl fmt::Display for Step {
             Self::SelectSsse => f.write_str("SELECT SSSE"),
             Self::SelectEf(fid) => write!(f, "SELECT {fid:04X}"),
             Self::VerifyPin => f.write_str("VERIFY PIN"),
+            Self::GetChallenge => f.write_str("GET CHALLENGE"),
+            Self::InternalAuth => f.write_str("INTERNAL AUTHENTICATE"),
+            Self::ExternalAuth(key) => write!(f, "EXTERNAL AUTHENTICATE key {key:02X}"),
             Self::ReadRecord { fid, tag } => write!(f, "READ RECORD tag {tag:02X} of {fid:04X}"),
         }
     }
@@ -94,6 +104,8 @@ pub enum ReadError<E> {
     Profile,
     /// The address does not fit the profile.
     Address(sscard_fs::AddressError),
+    /// The card's algorithm identifier names an algorithm sscard does not implement.
+    UnsupportedAlgorithm(u8),
 }
 
 impl<E: fmt::Display> fmt::Display for ReadError<E> {
@@ -107,6 +119,12 @@ impl<E: fmt::Display> fmt::Display for ReadError<E> {
                 f.write_str("the card profile lacks the SSSE application or a named file")
             }
             Self::Address(e) => write!(f, "{e}"),
+            Self::UnsupportedAlgorithm(id) => {
+                write!(
+                    f,
+                    "the card's algorithm identifier {id:02X} is not supported"
+                )
+            }
         }
     }
 }
@@ -172,18 +190,47 @@ pub fn read_files<T: Transport, R: Trace>(
     atr: &[u8],
     wanted: &[(&str, Selection<'_>)],
 ) -> Result<Image, ReadError<T::Error>> {
+    let algorithm_id = select_ssse(ex, profile)?;
+    let mut files = BTreeMap::new();
+    read_items_into(ex, profile, wanted, &mut files)?;
+    Ok(image_of(atr, algorithm_id, files))
+}
+
+fn image_of(atr: &[u8], algorithm_id: Option<u8>, files: BTreeMap<String, FileValues>) -> Image {
+    Image {
+        schema: IMAGE_SCHEMA.into(),
+        note: None,
+        atr: hex::to_string(atr),
+        algorithm_id: algorithm_id.map(|b| hex::to_string(&[b])),
+        pin: None,
+        files,
+    }
+}
+
+/// SELECT the SSSE by name with Le 00 (the FCI comes with the answer, or after 61xx)
+/// and return the algorithm identifier its FCI announces.
+pub fn select_ssse<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+) -> Result<Option<u8>, ReadError<T::Error>> {
     let ssse = profile.node(SSSE).ok_or(ReadError::Profile)?;
     let aid = ssse.aid.as_deref().ok_or(ReadError::Profile)?;
     let mut buf = [0u8; SHORT_RESPONSE_MAX];
-
-    // SELECT by name with Le 00: the FCI comes with the answer, or after 61xx.
     let select = CommandBuilder::new(0x00, 0xA4, 0x04, 0x00)
         .data(aid)
         .le(256);
     let fci = transact(ex, &select, &mut buf, Step::SelectSsse)?;
-    let algorithm_id = algorithm_id(fci).map(|b| hex::to_string(&[b]));
+    Ok(algorithm_id(fci))
+}
 
-    let mut files = BTreeMap::new();
+/// Reads the chosen items of TLV record files of the selected SSSE into `files`.
+fn read_items_into<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    wanted: &[(&str, Selection<'_>)],
+    files: &mut BTreeMap<String, FileValues>,
+) -> Result<(), ReadError<T::Error>> {
+    let mut buf = [0u8; SHORT_RESPONSE_MAX];
     for (path, selection) in wanted {
         let ef = profile.node(path).ok_or(ReadError::Profile)?;
         let (NodeKind::Ef, Some(Structure::TlvRecord), Some(fid)) = (ef.kind, ef.structure, ef.fid)
@@ -200,7 +247,7 @@ pub fn read_files<T: Transport, R: Trace>(
                 0x00
             }
         };
-        let mut values = FileValues::new();
+        let values = files.entry(ef.path.clone()).or_default();
         for item in &ef.items {
             if let Selection::Keys(keys) = selection {
                 if !keys.contains(&item.key.as_str()) {
@@ -223,16 +270,86 @@ pub fn read_files<T: Transport, R: Trace>(
                 .map_err(|e| ReadError::BadValue(step, e))?;
             values.insert(item.key.clone(), text.into());
         }
-        files.insert(ef.path.clone(), values);
     }
-    Ok(Image {
-        schema: IMAGE_SCHEMA.into(),
-        note: None,
-        atr: hex::to_string(atr),
-        algorithm_id,
-        pin: None,
-        files,
-    })
+    Ok(())
+}
+
+/// Items of the basic information readable before authentication on 3.0 cards: they
+/// give the identification code (diversification) and the spec version (the branch).
+const PRE_AUTH_ITEMS: [&str; 3] = ["card_id", "spec_version", "card_number"];
+
+/// Reads the basic information of a card of any generation. On a 3.0 card (spec version
+/// `3…`) it first proves the card genuine (INTERNAL AUTHENTICATE with the profile's
+/// internal-authentication key, `nonce` as the plain data) and then authenticates the
+/// terminal with the key the profile's 3.0 read conditions name (RKSSSE), through
+/// `module`, as `spec/sscard.md` §3.7 and §3.8 describe.
+pub fn read_basic_secured<T, R, M>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+    module: &mut M,
+    nonce: &[u8; 8],
+) -> Result<BasicInfo, security::AuthError<T::Error, M::Error>>
+where
+    T: Transport,
+    R: Trace,
+    M: security::SecurityModule + ?Sized,
+{
+    let algorithm_id = select_ssse(ex, profile)?;
+    let mut files = BTreeMap::new();
+    read_items_into(
+        ex,
+        profile,
+        &[(SSSE_EF05, Selection::Keys(&PRE_AUTH_ITEMS))],
+        &mut files,
+    )?;
+    let text = |key: &str| {
+        files
+            .get(SSSE_EF05)
+            .and_then(|f| f.get(key))
+            .and_then(|v| v.as_text())
+            .map(String::from)
+            .unwrap_or_default()
+    };
+    let (card_id, version) = (text("card_id"), text("spec_version"));
+    if version.starts_with('3') {
+        let alg = algorithm_id.unwrap_or(sscard_crypto::keys::Algorithm::DEFAULT_CARD_ID);
+        let algorithm = sscard_crypto::keys::Algorithm::from_card_id(alg)
+            .map_err(|_| ReadError::UnsupportedAlgorithm(alg))?;
+        let ssse = profile.node(SSSE).ok_or(ReadError::Profile)?;
+        let irk = ssse
+            .keys
+            .iter()
+            .find(|k| k.usage == sscard_fs::profile::KeyUsage::InternalAuth)
+            .map(|k| k.id)
+            .ok_or(ReadError::Profile)?;
+        // The key the 3.0 read conditions of the basic files name.
+        let read_key = BASIC_FILES
+            .iter()
+            .filter_map(|p| profile.node(p))
+            .flat_map(|n| n.items.iter().map(move |i| n.read_rule(Some(i.tag), true)))
+            .find_map(|rule| match rule {
+                sscard_fs::profile::AccessRule::Require { key: Some(k), .. } => Some(k),
+                _ => None,
+            })
+            .ok_or(ReadError::Profile)?;
+        let card = security::CardContext {
+            atr,
+            card_id: &card_id,
+            algorithm,
+        };
+        security::internal_authenticate(ex, module, &card, irk, nonce)?;
+        security::external_authenticate(ex, module, &card, read_key)?;
+    }
+    let rest: [(&str, Selection<'_>); 2] = [
+        (
+            SSSE_EF05,
+            Selection::Keys(&["issue_date", "expiry_date", "spec_version"]),
+        ),
+        (SSSE_EF06, Selection::Keys(&["ssn", "name", "name_ext"])),
+    ];
+    read_items_into(ex, profile, &rest, &mut files)?;
+    Ok(BasicInfo::from_image(&image_of(atr, algorithm_id, files)))
 }
 
 fn transact<'b, T: Transport, R: Trace>(

@@ -77,6 +77,20 @@ pub enum Command<'a> {
         /// The new PIN.
         new: &'a [u8],
     },
+    /// EXTERNAL AUTHENTICATE `00 82 00 <key> 10 C(8) ‖ P(8)`.
+    ExternalAuth {
+        /// The card key id.
+        key: u8,
+        /// Cryptogram and plain data.
+        data: &'a [u8; 16],
+    },
+    /// INTERNAL AUTHENTICATE `00 88 00 <key> 10 R(8) ‖ P(8)`.
+    InternalAuth {
+        /// The card key id (`00`: the internal-authentication key).
+        key: u8,
+        /// Process factor and plain data.
+        data: &'a [u8; 16],
+    },
     /// GET CHALLENGE of `len` bytes (8 for 3DES cards, 16 for SM4).
     GetChallenge {
         /// Challenge length.
@@ -102,6 +116,8 @@ mod ins {
     pub const UPDATE_BINARY: u8 = 0xD6;
     pub const VERIFY: u8 = 0x20;
     pub const GET_CHALLENGE: u8 = 0x84;
+    pub const EXTERNAL_AUTHENTICATE: u8 = 0x82;
+    pub const INTERNAL_AUTHENTICATE: u8 = 0x88;
     /// Proprietary (CLA 80): CHANGE PIN.
     pub const CHANGE_PIN: u8 = 0x5E;
 }
@@ -177,6 +193,22 @@ impl<'a> TryFrom<&CommandView<'a>> for Command<'a> {
                     return Err(Status::WrongLength);
                 }
                 Ok(Command::Verify { pin })
+            }
+            ins::EXTERNAL_AUTHENTICATE | ins::INTERNAL_AUTHENTICATE => {
+                if c.p1() != 0 {
+                    return Err(Status::IncorrectP1P2);
+                }
+                let external = c.ins() == ins::EXTERNAL_AUTHENTICATE;
+                // EXTERNAL AUTHENTICATE returns nothing; INTERNAL may carry Le.
+                if external && c.le().is_some() {
+                    return Err(Status::WrongLength);
+                }
+                let data: &[u8; 16] = c.data().try_into().map_err(|_| Status::WrongLength)?;
+                Ok(if external {
+                    Command::ExternalAuth { key: c.p2(), data }
+                } else {
+                    Command::InternalAuth { key: c.p2(), data }
+                })
             }
             ins::GET_CHALLENGE => {
                 if c.p1() != 0 || c.p2() != 0 {

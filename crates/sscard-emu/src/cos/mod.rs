@@ -5,10 +5,13 @@
 //! against the file system and the security state: SELECT (by AID; by FID with P1
 //! `00`/`02`), READ/UPDATE RECORD in the four P2 forms of `spec/sscard.md` §1.6, APPEND
 //! RECORD for cyclic files, READ/UPDATE BINARY, VERIFY and CHANGE PIN with the try
-//! counter (`63Cx`, then `6983`), and GET CHALLENGE. Access conditions come from the
-//! profile (`free`, `never`, `pin`, `ext-auth:XX` and combinations). External and
-//! internal authentication, and the MAC'd PIN reload/unblock, come with the security
-//! module (issue 4); until then a rule that needs a key is never satisfied.
+//! counter (`63Cx`, then `6983`), GET CHALLENGE (single use), and EXTERNAL / INTERNAL
+//! AUTHENTICATE with key error counters. Access conditions come from the profile
+//! (`free`, `never`, `pin`, `ext-auth:XX` and combinations; the 3.0 read conditions on
+//! cards whose spec version starts with `3`). The card's keys are diversified from a key
+//! set (by default the emulation test keys) with a `KeyScheme` (by default the
+//! emulation scheme), so an emulated PSAM or software keys holding the same masters
+//! authenticate it. The MAC'd PIN reload/unblock (`84 24`) is not implemented yet.
 
 mod command;
 
@@ -17,10 +20,15 @@ pub use command::{Command, RecordRef};
 use sscard_apdu::applet::{Card, Interface, Reply};
 use sscard_apdu::tlv::{ber, simple};
 use sscard_apdu::{CommandView, Status};
+use sscard_crypto::auth;
+use sscard_crypto::kdf::{DivPath, EmulationScheme, KeyScheme};
+use sscard_crypto::keys::{AnyKey, Des3Key, Sm4Key};
 use sscard_fs::codec::{self, Encoding};
+use sscard_fs::image::Value;
 use sscard_fs::image::{FileContent, Record, DEFAULT_PIN};
+use sscard_fs::keys::KeySet;
 use sscard_fs::profile::{AccessRule, Node, NodeKind, Structure};
-use sscard_fs::{Image, ImageError, Profile};
+use sscard_fs::{Image, ImageError, Profile, SSSE_EF05};
 
 /// A source of card randomness (challenges). Tests inject a deterministic one.
 pub trait Entropy: Send {
@@ -73,7 +81,10 @@ struct Ef {
     fid: Option<u16>,
     sfi: Option<u8>,
     structure: Structure,
+    /// The file's read rule for this card's generation.
     read: AccessRule,
+    /// Items whose record has a stricter read rule on this card (3.0 cards).
+    record_rules: Vec<(u8, AccessRule)>,
     update: AccessRule,
     records: Vec<Record>,
     /// TLV files: where each item or group occurrence may be written.
@@ -92,6 +103,17 @@ struct Pin {
     tries_left: u8,
     max_tries: u8,
 }
+
+/// A card key and its error counter (persistent).
+struct CardKey {
+    id: u8,
+    key: AnyKey,
+    tries_left: u8,
+}
+
+/// Key error counters start here (`63Cx`; counters up to `F` are seen in the field,
+/// the real initial value is not public \[U\]).
+pub const KEY_TRIES: u8 = 15;
 
 /// Volatile card state, cleared by reset.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,8 +134,31 @@ pub struct SsCard {
     efs: Vec<Ef>,
     mf: Option<usize>,
     pin: Option<Pin>,
+    keys: Vec<CardKey>,
+    scheme: Box<dyn KeyScheme + Send>,
     session: Session,
     entropy: Box<dyn Entropy>,
+}
+
+/// How to build an emulated card beyond its profile and image.
+pub struct CardOptions<'a> {
+    /// The master keys the card's keys are diversified from (`None`: the built-in
+    /// emulation test keys).
+    pub keys: Option<&'a KeySet>,
+    /// The key scheme (diversification and process keys).
+    pub scheme: Box<dyn KeyScheme + Send>,
+    /// Randomness for challenges.
+    pub entropy: Box<dyn Entropy>,
+}
+
+impl Default for CardOptions<'_> {
+    fn default() -> Self {
+        Self {
+            keys: None,
+            scheme: Box::new(EmulationScheme),
+            entropy: Box::new(OsEntropy),
+        }
+    }
 }
 
 impl core::fmt::Debug for SsCard {
@@ -145,6 +190,14 @@ pub enum BuildError {
     /// The image's PIN is not 2 to 12 digits, or does not match the profile's length.
     #[error("card image PIN must be digits of the profile's PIN length")]
     BadPin,
+    /// The image's algorithm identifier names an algorithm the emulator lacks (`02`,
+    /// SSF33).
+    #[error("algorithm identifier {0:02X} is not supported (01: 3DES, 03: SM4)")]
+    Algorithm(u8),
+    /// The key set is malformed, or its keys cannot be diversified for this card (an ATR
+    /// shorter than 8 bytes, a card identification code that does not start with digits).
+    #[error("card keys: {0}")]
+    Keys(String),
 }
 
 fn slots_of(node: &Node) -> Vec<Slot> {
@@ -168,10 +221,10 @@ fn slots_of(node: &Node) -> Vec<Slot> {
 }
 
 impl SsCard {
-    /// Builds the card's file system from a profile and the values of one card, with
-    /// operating-system randomness for challenges.
+    /// Builds the card's file system from a profile and the values of one card, with the
+    /// built-in emulation test keys and operating-system randomness for challenges.
     pub fn new(profile: &Profile, image: &Image) -> Result<Self, BuildError> {
-        Self::with_entropy(profile, image, Box::new(OsEntropy))
+        Self::with_options(profile, image, CardOptions::default())
     }
 
     /// Like [`SsCard::new`] with an injected source of randomness.
@@ -180,6 +233,24 @@ impl SsCard {
         image: &Image,
         entropy: Box<dyn Entropy>,
     ) -> Result<Self, BuildError> {
+        let options = CardOptions {
+            entropy,
+            ..CardOptions::default()
+        };
+        Self::with_options(profile, image, options)
+    }
+
+    /// Builds the card with explicit keys, key scheme and randomness.
+    pub fn with_options(
+        profile: &Profile,
+        image: &Image,
+        options: CardOptions<'_>,
+    ) -> Result<Self, BuildError> {
+        let CardOptions {
+            keys,
+            scheme,
+            entropy,
+        } = options;
         image.validate(profile)?;
         let atr = image.atr_bytes()?;
         let algorithm_id = image.algorithm_id_byte()?;
@@ -187,6 +258,7 @@ impl SsCard {
         let mut df_paths: Vec<&str> = Vec::new();
         let mut efs = Vec::new();
         let mut pin = None;
+        let v3 = generation_3(image);
         for node in profile.nodes() {
             let parent = node
                 .parent()
@@ -237,12 +309,20 @@ impl SsCard {
                         FileContent::Binary(d) => (Vec::new(), d),
                     };
                     let access = node.access;
+                    let read = node.read_rule(None, v3);
+                    let record_rules = node
+                        .items
+                        .iter()
+                        .map(|i| (i.tag, node.read_rule(Some(i.tag), v3)))
+                        .filter(|(_, rule)| *rule != read)
+                        .collect();
                     efs.push(Ef {
                         df,
                         fid: node.fid,
                         sfi: node.sfi,
                         structure,
-                        read: access.map_or(AccessRule::Never, |a| a.read),
+                        read,
+                        record_rules,
                         update: access.map_or(AccessRule::Never, |a| a.update),
                         records,
                         slots: slots_of(node),
@@ -254,12 +334,15 @@ impl SsCard {
             }
         }
         let mf = dfs.iter().position(|d| d.fid == Some(0x3F00));
+        let keys = card_keys(image, &atr, algorithm_id, keys, scheme.as_ref())?;
         Ok(Self {
             atr,
             dfs,
             efs,
             mf,
             pin,
+            keys,
+            scheme,
             session: Session {
                 df: mf,
                 ..Session::default()
@@ -328,6 +411,8 @@ impl SsCard {
             .ok_or(Status::FileNotFound)?;
         self.session.df = Some(df);
         self.session.ef = None;
+        // Key authentications belong to the DF they were made in.
+        self.session.authenticated.clear();
         Ok(())
     }
 
@@ -387,6 +472,11 @@ impl SsCard {
             RecordRef::Tag(t) => ef.records.iter().find(|r| r.tag == Some(t)),
         }
         .ok_or(Status::RecordNotFound)?;
+        if let Some((_, rule)) = ef.record_rules.iter().find(|(t, _)| Some(*t) == record.tag) {
+            if !self.allowed(*rule) {
+                return Err(Status::SecurityStatusNotSatisfied);
+            }
+        }
         let len = record.bytes.len();
         if ne < len {
             // Records are at most 256 bytes (tag, length, 254 value bytes).
@@ -586,6 +676,69 @@ impl SsCard {
         Ok(())
     }
 
+    fn external_auth(
+        &mut self,
+        id: u8,
+        data: &[u8; 16],
+        challenge: Option<Vec<u8>>,
+    ) -> Result<(), Status> {
+        // The process factor is the card's last challenge, good for this command only.
+        let factor: [u8; 8] = challenge
+            .and_then(|c| <[u8; 8]>::try_from(c.as_slice()).ok())
+            .ok_or(Status::ReferencedDataInvalid)?;
+        let key = self
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id)
+            .ok_or(Status::ReferencedDataNotFound)?;
+        if key.tries_left == 0 {
+            return Err(Status::AuthenticationMethodBlocked);
+        }
+        let (c, p) = data.split_at(8);
+        let plain: [u8; 8] = p.try_into().map_err(|_| Status::WrongLength)?;
+        let expected = auth::cryptogram(self.scheme.as_ref(), &key.key, &factor, &plain)
+            .map_err(|_| Status::UnspecifiedError)?;
+        let diff = expected
+            .iter()
+            .zip(c)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        if diff == 0 {
+            key.tries_left = KEY_TRIES;
+            if !self.session.authenticated.contains(&id) {
+                self.session.authenticated.push(id);
+            }
+            Ok(())
+        } else {
+            key.tries_left = key.tries_left.saturating_sub(1);
+            if key.tries_left == 0 {
+                Err(Status::AuthenticationMethodBlocked)
+            } else {
+                Err(Status::VerificationFailed {
+                    tries_left: key.tries_left.min(15),
+                })
+            }
+        }
+    }
+
+    fn internal_auth(
+        &mut self,
+        id: u8,
+        data: &[u8; 16],
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or(Status::ReferencedDataNotFound)?;
+        let (r, p) = data.split_at(8);
+        let factor: [u8; 8] = r.try_into().map_err(|_| Status::WrongLength)?;
+        let plain: [u8; 8] = p.try_into().map_err(|_| Status::WrongLength)?;
+        let answer = auth::cryptogram(self.scheme.as_ref(), &key.key, &factor, &plain)
+            .map_err(|_| Status::UnspecifiedError)?;
+        reply.extend_from_slice(&answer)
+    }
+
     fn get_challenge(&mut self, len: usize, reply: &mut Reply<'_>) -> Result<(), Status> {
         let mut challenge = vec![0u8; len];
         self.entropy.fill(&mut challenge);
@@ -593,6 +746,71 @@ impl SsCard {
         self.session.challenge = Some(challenge);
         Ok(())
     }
+}
+
+/// Whether the image is a 3rd-generation card: its spec version (EF05 item 03) starts
+/// with `3` (`spec/sscard.md` §1.2, §3.7).
+fn generation_3(image: &Image) -> bool {
+    image
+        .files
+        .get(SSSE_EF05)
+        .and_then(|f| f.get("spec_version"))
+        .and_then(Value::as_text)
+        .is_some_and(|v| v.starts_with('3'))
+}
+
+/// The card's own keys: each master of the key set diversified for this card (its ATR
+/// and identification code) over the levels of the key's usage byte.
+fn card_keys(
+    image: &Image,
+    atr: &[u8],
+    algorithm_id: Option<u8>,
+    keys: Option<&KeySet>,
+    scheme: &(dyn KeyScheme + Send),
+) -> Result<Vec<CardKey>, BuildError> {
+    let builtin;
+    let set = match keys {
+        Some(set) => set,
+        None => {
+            builtin = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON)
+                .map_err(|e| BuildError::Keys(e.to_string()))?;
+            &builtin
+        }
+    };
+    let sm4 = match algorithm_id {
+        None | Some(0x01) => false,
+        Some(0x03) => true,
+        Some(other) => return Err(BuildError::Algorithm(other)),
+    };
+    let Some(card_id) = image
+        .files
+        .get(SSSE_EF05)
+        .and_then(|f| f.get("card_id"))
+        .and_then(Value::as_text)
+    else {
+        // Without an identification code there is nothing to diversify with: the card
+        // has no keys, and every key-protected operation is refused.
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(set.keys().len());
+    for entry in set.keys() {
+        let master = if sm4 {
+            AnyKey::Sm4(Sm4Key::from_bytes(*entry.sm4))
+        } else {
+            AnyKey::Des3(Des3Key::from_double(*entry.des3))
+        };
+        let path = DivPath::from_card(atr, card_id, entry.levels())
+            .map_err(|e| BuildError::Keys(e.to_string()))?;
+        let key = scheme
+            .diversify(&master, &path)
+            .map_err(|e| BuildError::Keys(e.to_string()))?;
+        out.push(CardKey {
+            id: entry.card_key,
+            key,
+            tries_left: KEY_TRIES,
+        });
+    }
+    Ok(out)
 }
 
 /// Constant-time comparison of PIN digit strings.
@@ -639,10 +857,11 @@ impl Card for SsCard {
         reply: &mut Reply<'_>,
     ) -> Result<(), Status> {
         let command = Command::try_from(command)?;
-        // A challenge is good for the one command that follows it (EXTERNAL
-        // AUTHENTICATE, which consumes it, arrives with the security module).
-        self.session.challenge = None;
+        // A challenge is good for the one command that follows it.
+        let challenge = self.session.challenge.take();
         match command {
+            Command::ExternalAuth { key, data } => self.external_auth(key, data, challenge),
+            Command::InternalAuth { key, data } => self.internal_auth(key, data, reply),
             Command::SelectByName { aid, fci } => self.select_by_name(aid, fci, reply),
             Command::SelectByFid { fid, ef_only } => self.select_by_fid(fid, ef_only),
             Command::ReadRecord { target, sfi, ne } => self.read_record(target, sfi, ne, reply),

@@ -274,6 +274,19 @@ fn read_items_into<T: Transport, R: Trace>(
     Ok(())
 }
 
+/// The key the 3.0 read conditions of the basic files name (RKSSSE in the shipped
+/// profile).
+pub fn basic_read_key(profile: &Profile) -> Option<u8> {
+    BASIC_FILES
+        .iter()
+        .filter_map(|p| profile.node(p))
+        .flat_map(|n| n.items.iter().map(move |i| n.read_rule(Some(i.tag), true)))
+        .find_map(|rule| match rule {
+            sscard_fs::profile::AccessRule::Require { key: Some(k), .. } => Some(k),
+            _ => None,
+        })
+}
+
 /// Items of the basic information readable before authentication on 3.0 cards: they
 /// give the identification code (diversification) and the spec version (the branch).
 const PRE_AUTH_ITEMS: [&str; 3] = ["card_id", "spec_version", "card_number"];
@@ -323,16 +336,7 @@ where
             .find(|k| k.usage == sscard_fs::profile::KeyUsage::InternalAuth)
             .map(|k| k.id)
             .ok_or(ReadError::Profile)?;
-        // The key the 3.0 read conditions of the basic files name.
-        let read_key = BASIC_FILES
-            .iter()
-            .filter_map(|p| profile.node(p))
-            .flat_map(|n| n.items.iter().map(move |i| n.read_rule(Some(i.tag), true)))
-            .find_map(|rule| match rule {
-                sscard_fs::profile::AccessRule::Require { key: Some(k), .. } => Some(k),
-                _ => None,
-            })
-            .ok_or(ReadError::Profile)?;
+        let read_key = basic_read_key(profile).ok_or(ReadError::Profile)?;
         let card = security::CardContext {
             atr,
             card_id: &card_id,

@@ -88,3 +88,87 @@ fn ireadcardbas_matches_the_interface_document() {
         .ireadcardbas(None, "")
         .ends_with("|20201001|000000000000||"));
 }
+
+mod flow {
+    use sscard_apdu::Exchange;
+    use sscard_crypto::kdf::EmulationScheme;
+    use sscard_emu::{EmulatedReader, Runtime, SsCard};
+    use sscard_fs::keys::KeySet;
+    use sscard_fs::{Image, EMULATION_KEYS_JSON, SAMPLE_IMAGE_JSON};
+    use sscard_ssse::hsm::{step1, step2, HsmError, SoftHsm, Step1, Step2Key};
+    use sscard_ssse::security::SoftKeys;
+
+    fn card(version: &str, alg: &str) -> (Exchange<EmulatedReader<SsCard>>, Vec<u8>) {
+        let mut v: serde_json::Value = serde_json::from_str(SAMPLE_IMAGE_JSON).unwrap();
+        v["files"]["SSSE/EF05"]["spec_version"] = version.into();
+        v["algorithm_id"] = alg.into();
+        let image = Image::from_json(&v.to_string()).unwrap();
+        let profile = sscard_fs::builtin_profile().unwrap();
+        let rt = Runtime::new(SsCard::new(&profile, &image).unwrap());
+        let atr = rt.atr().to_vec();
+        (Exchange::new(EmulatedReader::new(rt)), atr)
+    }
+
+    fn hsm(keys_json: &str) -> SoftHsm<EmulationScheme> {
+        SoftHsm::new(
+            SoftKeys::new(KeySet::from_json(keys_json).unwrap(), EmulationScheme),
+            0x00,
+            0x0A,
+        )
+    }
+
+    #[test]
+    fn step1_to_a_software_hsm_to_step2() {
+        let profile = sscard_fs::builtin_profile().unwrap();
+        for alg in ["01", "03"] {
+            let (mut ex, atr) = card("3.00", alg);
+            let (s1, pending) = step1(&mut ex, &profile, &atr, None).unwrap();
+            // The HSM gets the string, not the struct.
+            let text = s1.to_string();
+            assert!(
+                text.starts_with(&format!("330100|00815353433300001234567890|{alg}|330100D1")),
+                "{text}"
+            );
+            let answer = hsm(EMULATION_KEYS_JSON)
+                .answer(&Step1::parse(&text).unwrap())
+                .unwrap();
+            // And Step 2 gets the HSM's string back.
+            let key = Step2Key::parse(&answer.to_string()).unwrap();
+            let basic = step2(&mut ex, &profile, pending, &key).unwrap();
+            assert_eq!(basic.name, "李测试");
+            assert_eq!(
+                basic.ireadcardbas(None, ""),
+                "330100|330102199003071230|A12345678|330100D15600000500A1B2C3D4E5F607|李测试|00815353433300001234567890|3.00|20240315|20340315|000000000000||"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_hsm_or_a_second_generation_card_is_refused() {
+        let profile = sscard_fs::builtin_profile().unwrap();
+        let mut other: serde_json::Value = serde_json::from_str(EMULATION_KEYS_JSON).unwrap();
+        for k in other["keys"].as_array_mut().unwrap() {
+            k["sm4"] = "0123456789ABCDEF0123456789ABCDEF".into();
+        }
+        let (mut ex, atr) = card("3.00", "03");
+        let (s1, pending) = step1(&mut ex, &profile, &atr, Some("T01")).unwrap();
+        assert!(s1.to_string().ends_with("|T01|"));
+        let key = hsm(&other.to_string()).answer(&s1).unwrap();
+        assert!(matches!(
+            step2(&mut ex, &profile, pending, &key),
+            Err(HsmError::InternalAuthMismatch)
+        ));
+        // A right internal half with a wrong external half: the card refuses (63Cx).
+        let (mut ex, atr) = card("3.00", "03");
+        let (s1, pending) = step1(&mut ex, &profile, &atr, None).unwrap();
+        let mut key = hsm(EMULATION_KEYS_JSON).answer(&s1).unwrap();
+        key.external[0] ^= 1;
+        let err = step2(&mut ex, &profile, pending, &key).unwrap_err();
+        assert!(err.to_string().contains("63CE"), "{err}");
+        let (mut ex, atr) = card("2.00", "01");
+        assert!(matches!(
+            step1(&mut ex, &profile, &atr, None),
+            Err(HsmError::NotRequired)
+        ));
+    }
+}

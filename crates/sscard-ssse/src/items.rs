@@ -42,6 +42,11 @@ impl Pin {
         Ok(Self(Zeroizing::new(d.into())))
     }
 
+    /// The digits (kept inside the crate).
+    pub(crate) fn digits(&self) -> &str {
+        &self.0
+    }
+
     /// The PIN as BCD, `F`-padded to whole bytes (`123456` → `12 34 56`).
     pub fn bcd(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(6));

@@ -65,6 +65,8 @@ pub enum Step {
     InternalAuth,
     /// EXTERNAL AUTHENTICATE with this card key.
     ExternalAuth(u8),
+    /// RELOAD or UNBLOCK PIN (`84 24`).
+    PinReload,
     /// READ RECORD of the item with this tag in the EF with this FID.
     ReadRecord {
         /// The EF.
@@ -83,6 +85,7 @@ impl fmt::Display for Step {
             Self::GetChallenge => f.write_str("GET CHALLENGE"),
             Self::InternalAuth => f.write_str("INTERNAL AUTHENTICATE"),
             Self::ExternalAuth(key) => write!(f, "EXTERNAL AUTHENTICATE key {key:02X}"),
+            Self::PinReload => f.write_str("RELOAD/UNBLOCK PIN"),
             Self::ReadRecord { fid, tag } => write!(f, "READ RECORD tag {tag:02X} of {fid:04X}"),
         }
     }

@@ -62,6 +62,31 @@ impl<S: SecurityModule + ?Sized> SecurityModule for &mut S {
     }
 }
 
+/// A security module that can also protect PIN transport: encrypt under, and MAC with,
+/// the process key of a card key (the `BF DE` + `80 FA 00 00` / `80 FA 05 00` operations
+/// of a PSAM, `spec/sscard.md` §3.5).
+pub trait SecureTransport: SecurityModule {
+    /// Encrypts whole blocks of `data` in place (ECB) under the process key of
+    /// `card_key` for `factor`.
+    fn encrypt(
+        &mut self,
+        card: &CardContext<'_>,
+        card_key: u8,
+        factor: &[u8; 8],
+        data: &mut [u8],
+    ) -> Result<(), Self::Error>;
+
+    /// The PSAM MAC (8 bytes; the card checks the first 4) of `data`, padded `80 00…`,
+    /// zero IV, under the process key of `card_key` for `factor`.
+    fn mac(
+        &mut self,
+        card: &CardContext<'_>,
+        card_key: u8,
+        factor: &[u8; 8],
+        data: &[u8],
+    ) -> Result<[u8; 8], Self::Error>;
+}
+
 /// Why a software key operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,6 +161,40 @@ impl<K: KeyScheme> SecurityModule for SoftKeys<K> {
     }
 }
 
+impl<K: KeyScheme> SecureTransport for SoftKeys<K> {
+    fn encrypt(
+        &mut self,
+        card: &CardContext<'_>,
+        card_key: u8,
+        factor: &[u8; 8],
+        data: &mut [u8],
+    ) -> Result<(), Self::Error> {
+        let key = self.card_key(card, card_key)?;
+        let process = self
+            .scheme
+            .process_key(&key, factor)
+            .map_err(SoftKeysError::Crypto)?;
+        process.ecb_encrypt(data).map_err(SoftKeysError::Crypto)
+    }
+
+    fn mac(
+        &mut self,
+        card: &CardContext<'_>,
+        card_key: u8,
+        factor: &[u8; 8],
+        data: &[u8],
+    ) -> Result<[u8; 8], Self::Error> {
+        let key = self.card_key(card, card_key)?;
+        let process = self
+            .scheme
+            .process_key(&key, factor)
+            .map_err(SoftKeysError::Crypto)?;
+        let iv = [0u8; 16];
+        let iv = iv.get(..process.block_len()).unwrap_or_default();
+        sscard_crypto::mac::psam_mac(&process, iv, data).map_err(SoftKeysError::Crypto)
+    }
+}
+
 /// Why an authentication failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -147,6 +206,8 @@ pub enum AuthError<E, S> {
     /// The card's internal-authentication answer is wrong: not a genuine card (or not
     /// keyed with the module's keys).
     NotGenuine,
+    /// The new PIN is not acceptable for the card's PIN block.
+    BadPin,
 }
 
 impl<E: fmt::Display, S: fmt::Display> fmt::Display for AuthError<E, S> {
@@ -157,6 +218,7 @@ impl<E: fmt::Display, S: fmt::Display> fmt::Display for AuthError<E, S> {
             Self::NotGenuine => {
                 f.write_str("internal authentication failed: the card is not genuine")
             }
+            Self::BadPin => f.write_str("the new PIN does not fit the card's PIN block"),
         }
     }
 }
@@ -248,5 +310,104 @@ where
     let mut buf = [0u8; 8];
     let cmd = CommandBuilder::new(0x00, 0x82, 0x00, card_key).data(&data);
     transact(ex, &cmd, &mut buf, Step::ExternalAuth(card_key))?;
+    Ok(())
+}
+
+/// The card key ids of the PIN-unblock key (PUK) and the secure-transport key (STK),
+/// from the profile.
+fn pin_keys(profile: &sscard_fs::Profile) -> Option<(u8, u8)> {
+    let find = |usage| {
+        profile
+            .nodes()
+            .iter()
+            .flat_map(|n| n.keys.iter())
+            .find(|k| k.usage == usage)
+            .map(|k| k.id)
+    };
+    Some((
+        find(sscard_fs::profile::KeyUsage::PinUnblock)?,
+        find(sscard_fs::profile::KeyUsage::SecureTransport)?,
+    ))
+}
+
+/// RELOAD PIN (重装, `spec/sscard.md` §3.5): external authentication with the PUK, a
+/// fresh challenge, the card PIN block of `new_pin` encrypted and the command MAC'd
+/// under the STK's process key for that challenge, then `84 24 00 01 Lc EncPIN ‖ MAC`.
+/// Resets the try counter. The SSSE must be selected.
+pub fn reload_pin<T, R, M>(
+    ex: &mut Exchange<T, R>,
+    profile: &sscard_fs::Profile,
+    module: &mut M,
+    card: &CardContext<'_>,
+    new_pin: &crate::Pin,
+) -> Result<(), AuthError<T::Error, M::Error>>
+where
+    T: Transport,
+    R: Trace,
+    M: SecureTransport + ?Sized,
+{
+    let (puk, stk) = pin_keys(profile).ok_or(ReadError::Profile)?;
+    external_authenticate(ex, module, card, puk)?;
+    let factor = get_challenge(ex)?;
+    let pin = sscard_crypto::pin::Pin::new(new_pin.digits()).map_err(|_| AuthError::BadPin)?;
+    let mut block = zeroize::Zeroizing::new([0u8; 16]);
+    let n = pin
+        .write_card_block(card.algorithm, &mut *block)
+        .map_err(|_| AuthError::BadPin)?;
+    let enc = block.get_mut(..n).ok_or(AuthError::BadPin)?;
+    module
+        .encrypt(card, stk, &factor, enc)
+        .map_err(AuthError::Module)?;
+    let lc = u8::try_from(n + 4).map_err(|_| AuthError::BadPin)?;
+    let mut mac_data = zeroize::Zeroizing::new([0u8; 21]);
+    let header = [0x84, 0x24, 0x00, 0x01, lc];
+    for (dst, src) in mac_data.iter_mut().zip(header.iter().chain(enc.iter())) {
+        *dst = *src;
+    }
+    let mac = module
+        .mac(
+            card,
+            stk,
+            &factor,
+            mac_data.get(..5 + n).unwrap_or_default(),
+        )
+        .map_err(AuthError::Module)?;
+    let mut data = zeroize::Zeroizing::new([0u8; 20]);
+    for (dst, src) in data.iter_mut().zip(enc.iter().chain(mac.iter().take(4))) {
+        *dst = *src;
+    }
+    let body = data.get(..n + 4).unwrap_or_default();
+    let mut buf = [0u8; 8];
+    transact(
+        ex,
+        &CommandBuilder::new(0x84, 0x24, 0x00, 0x01).data(body),
+        &mut buf,
+        Step::PinReload,
+    )?;
+    Ok(())
+}
+
+/// UNBLOCK PIN (解锁): external authentication with the PUK, a fresh challenge, then
+/// `84 24 00 00 04 MAC` with the MAC over the header under the STK's process key.
+pub fn unblock_pin<T, R, M>(
+    ex: &mut Exchange<T, R>,
+    profile: &sscard_fs::Profile,
+    module: &mut M,
+    card: &CardContext<'_>,
+) -> Result<(), AuthError<T::Error, M::Error>>
+where
+    T: Transport,
+    R: Trace,
+    M: SecureTransport + ?Sized,
+{
+    let (puk, stk) = pin_keys(profile).ok_or(ReadError::Profile)?;
+    external_authenticate(ex, module, card, puk)?;
+    let factor = get_challenge(ex)?;
+    let mac = module
+        .mac(card, stk, &factor, &[0x84, 0x24, 0x00, 0x00, 0x04])
+        .map_err(AuthError::Module)?;
+    let mut buf = [0u8; 8];
+    let cmd = CommandBuilder::new(0x84, 0x24, 0x00, 0x00).data(mac.get(..4).unwrap_or_default());
+    transact(ex, &cmd, &mut buf, Step::PinReload)?;
     Ok(())
 }

@@ -199,3 +199,108 @@ fn challenges_are_single_use() {
         Status::ReferencedDataInvalid
     );
 }
+
+mod pin_admin {
+    use super::*;
+    use sscard_ssse::security::{get_challenge, reload_pin, unblock_pin, SecureTransport};
+    use sscard_ssse::{verify_pin, Pin};
+
+    fn select(ex: &mut Exchange<EmulatedReader<SsCard>>) {
+        let mut buf = [0u8; 258];
+        ex.transceive_ok(
+            &hex::to_vec("00A404000F7378312E73682EC9E7BBE1B1A3D5CF").unwrap(),
+            &mut buf,
+        )
+        .unwrap();
+    }
+
+    fn status(ex: &mut Exchange<EmulatedReader<SsCard>>, apdu: &[u8]) -> Status {
+        let mut buf = [0u8; 258];
+        ex.transceive(apdu, &mut buf).unwrap().status
+    }
+
+    #[test]
+    fn block_unblock_reload_with_macs() {
+        let profile = sscard_fs::builtin_profile().unwrap();
+        for (alg, algorithm) in [("01", Algorithm::Des3), ("03", Algorithm::Sm4)] {
+            let (mut ex, atr) = card(&image("3.00", alg));
+            let ctx = CardContext {
+                atr: &atr,
+                card_id: "330100D15600000500A1B2C3D4E5F607",
+                algorithm,
+            };
+            select(&mut ex);
+            let wrong = Pin::new("000000").unwrap();
+            let right = Pin::new("123456").unwrap();
+            for _ in 0..6 {
+                assert!(verify_pin(&mut ex, &wrong).is_err());
+            }
+            let err = verify_pin(&mut ex, &right).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ReadError::Card(Step::VerifyPin, Status::AuthenticationMethodBlocked)
+                ),
+                "{err}"
+            );
+
+            // Without the PUK authentication the card refuses 84 24.
+            get_challenge(&mut ex).unwrap();
+            assert_eq!(
+                status(&mut ex, &hex::to_vec("8424000004AABBCCDD").unwrap()),
+                Status::SecurityStatusNotSatisfied
+            );
+
+            // A wrong MAC after a valid PUK authentication: 6988, still blocked.
+            let mut keys = soft_keys();
+            external_authenticate(&mut ex, &mut keys, &ctx, 0x06).unwrap();
+            let r = get_challenge(&mut ex).unwrap();
+            let mut mac = keys
+                .mac(&ctx, 0x09, &r, &[0x84, 0x24, 0x00, 0x00, 0x04])
+                .unwrap();
+            mac[0] ^= 0x01;
+            let mut apdu = hex::to_vec("8424000004").unwrap();
+            apdu.extend_from_slice(&mac[..4]);
+            assert_eq!(status(&mut ex, &apdu), Status::SecureMessagingDataIncorrect);
+            assert!(verify_pin(&mut ex, &right).is_err());
+
+            // A valid unblock; replaying it fails (its challenge is spent).
+            external_authenticate(&mut ex, &mut keys, &ctx, 0x06).unwrap();
+            let r = get_challenge(&mut ex).unwrap();
+            let mac = keys
+                .mac(&ctx, 0x09, &r, &[0x84, 0x24, 0x00, 0x00, 0x04])
+                .unwrap();
+            let mut apdu = hex::to_vec("8424000004").unwrap();
+            apdu.extend_from_slice(&mac[..4]);
+            assert_eq!(status(&mut ex, &apdu), Status::Success);
+            assert_eq!(status(&mut ex, &apdu), Status::ReferencedDataInvalid);
+            verify_pin(&mut ex, &right).unwrap();
+
+            // Reload to a new PIN through the library flow.
+            let new = Pin::new("654321").unwrap();
+            reload_pin(&mut ex, &profile, &mut keys, &ctx, &new).unwrap();
+            assert!(verify_pin(&mut ex, &right).is_err());
+            verify_pin(&mut ex, &new).unwrap();
+
+            // The unblock flow too, after blocking again.
+            for _ in 0..6 {
+                let _ = verify_pin(&mut ex, &wrong);
+            }
+            unblock_pin(&mut ex, &profile, &mut keys, &ctx).unwrap();
+            verify_pin(&mut ex, &new).unwrap();
+
+            // With other keys the PUK authentication itself fails.
+            let err = reload_pin(&mut ex, &profile, &mut other_keys(), &ctx, &right).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    AuthError::Card(ReadError::Card(
+                        Step::ExternalAuth(0x06),
+                        Status::VerificationFailed { .. }
+                    ))
+                ),
+                "{err}"
+            );
+        }
+    }
+}

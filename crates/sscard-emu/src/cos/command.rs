@@ -91,6 +91,18 @@ pub enum Command<'a> {
         /// Process factor and plain data.
         data: &'a [u8; 16],
     },
+    /// RELOAD PIN `84 24 00 01 Lc EncPIN ‖ MAC(4)` (`spec/sscard.md` §3.5).
+    ReloadPin {
+        /// The encrypted PIN block (8 bytes for 3DES, 16 for SM4).
+        enc_pin: &'a [u8],
+        /// The 4-byte MAC.
+        mac: &'a [u8],
+    },
+    /// UNBLOCK PIN `84 24 00 00 04 MAC(4)`: resets the try counter.
+    UnblockPin {
+        /// The 4-byte MAC.
+        mac: &'a [u8],
+    },
     /// GET CHALLENGE of `len` bytes (8 for 3DES cards, 16 for SM4).
     GetChallenge {
         /// Challenge length.
@@ -120,6 +132,8 @@ mod ins {
     pub const INTERNAL_AUTHENTICATE: u8 = 0x88;
     /// Proprietary (CLA 80): CHANGE PIN.
     pub const CHANGE_PIN: u8 = 0x5E;
+    /// Proprietary with MAC (CLA 84): RELOAD (P2 01) / UNBLOCK (P2 00) PIN.
+    pub const PIN_RELOAD: u8 = 0x24;
 }
 
 impl<'a> TryFrom<&CommandView<'a>> for Command<'a> {
@@ -241,6 +255,18 @@ fn parse_proprietary<'a>(c: &CommandView<'a>) -> Result<Command<'a>, Status> {
                 return Err(Status::WrongData);
             }
             Ok(Command::ChangePin { old, new })
+        }
+        (0x84, ins::PIN_RELOAD) => {
+            let data = with_data(c)?;
+            match (c.p1(), c.p2(), data.len()) {
+                (0x00, 0x01, 12 | 20) => {
+                    let (enc_pin, mac) = data.split_at(data.len() - 4);
+                    Ok(Command::ReloadPin { enc_pin, mac })
+                }
+                (0x00, 0x00, 4) => Ok(Command::UnblockPin { mac: data }),
+                (0x00, 0x00 | 0x01, _) => Err(Status::WrongLength),
+                _ => Err(Status::IncorrectP1P2),
+            }
         }
         _ => Err(Status::InstructionNotSupported),
     }

@@ -11,7 +11,9 @@
 //! cards whose spec version starts with `3`). The card's keys are diversified from a key
 //! set (by default the emulation test keys) with a `KeyScheme` (by default the
 //! emulation scheme), so an emulated PSAM or software keys holding the same masters
-//! authenticate it. The MAC'd PIN reload/unblock (`84 24`) is not implemented yet.
+//! authenticate it. RELOAD and UNBLOCK PIN (`84 24`) need external authentication with
+//! the PIN-unblock key, a fresh challenge, and a MAC (and for reload the encrypted PIN
+//! block) under the secure-transport key's process key (`spec/sscard.md` §3.5).
 
 mod command;
 
@@ -135,6 +137,9 @@ pub struct SsCard {
     mf: Option<usize>,
     pin: Option<Pin>,
     keys: Vec<CardKey>,
+    /// Card key ids of the PIN-unblock key (PUK) and the secure-transport key (STK).
+    puk: Option<u8>,
+    stk: Option<u8>,
     scheme: Box<dyn KeyScheme + Send>,
     session: Session,
     entropy: Box<dyn Entropy>,
@@ -335,6 +340,16 @@ impl SsCard {
         }
         let mf = dfs.iter().position(|d| d.fid == Some(0x3F00));
         let keys = card_keys(image, &atr, algorithm_id, keys, scheme.as_ref())?;
+        let key_for = |usage| {
+            profile
+                .nodes()
+                .iter()
+                .flat_map(|n| n.keys.iter())
+                .find(|k| k.usage == usage)
+                .map(|k| k.id)
+        };
+        let puk = key_for(sscard_fs::profile::KeyUsage::PinUnblock);
+        let stk = key_for(sscard_fs::profile::KeyUsage::SecureTransport);
         Ok(Self {
             atr,
             dfs,
@@ -342,6 +357,8 @@ impl SsCard {
             mf,
             pin,
             keys,
+            puk,
+            stk,
             scheme,
             session: Session {
                 df: mf,
@@ -739,6 +756,78 @@ impl SsCard {
         reply.extend_from_slice(&answer)
     }
 
+    /// The process key of the secure-transport key for the card's last challenge, after
+    /// external authentication with the PIN-unblock key (`spec/sscard.md` §3.5).
+    fn transport_key(&self, challenge: Option<Vec<u8>>) -> Result<AnyKey, Status> {
+        let puk = self.puk.ok_or(Status::ReferencedDataNotFound)?;
+        if !self.session.authenticated.contains(&puk) {
+            return Err(Status::SecurityStatusNotSatisfied);
+        }
+        let factor: [u8; 8] = challenge
+            .and_then(|c| <[u8; 8]>::try_from(c.as_slice()).ok())
+            .ok_or(Status::ReferencedDataInvalid)?;
+        let stk = self.stk.ok_or(Status::ReferencedDataNotFound)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == stk)
+            .ok_or(Status::ReferencedDataNotFound)?;
+        self.scheme
+            .process_key(&key.key, &factor)
+            .map_err(|_| Status::UnspecifiedError)
+    }
+
+    /// Checks the 4-byte MAC over `header ‖ Lc ‖ data` (padded `80 00…`, zero IV).
+    fn check_mac(key: &AnyKey, header: [u8; 5], data: &[u8], mac: &[u8]) -> Result<(), Status> {
+        let iv = [0u8; 16];
+        let iv = iv.get(..key.block_len()).ok_or(Status::UnspecifiedError)?;
+        let mut m =
+            sscard_crypto::mac::PsamMac::new(key, iv).map_err(|_| Status::UnspecifiedError)?;
+        m.update(&header);
+        m.update(data);
+        let full = m.finalize();
+        sscard_crypto::mac::verify_truncated(&full, mac)
+            .map_err(|_| Status::SecureMessagingDataIncorrect)
+    }
+
+    fn reload_pin(
+        &mut self,
+        enc_pin: &[u8],
+        mac: &[u8],
+        challenge: Option<Vec<u8>>,
+    ) -> Result<(), Status> {
+        let key = self.transport_key(challenge)?;
+        if enc_pin.len() != key.block_len() {
+            return Err(Status::WrongLength);
+        }
+        let lc = u8::try_from(enc_pin.len() + mac.len()).map_err(|_| Status::WrongLength)?;
+        Self::check_mac(&key, [0x84, 0x24, 0x00, 0x01, lc], enc_pin, mac)?;
+        let mut block = zeroize::Zeroizing::new(enc_pin.to_vec());
+        key.ecb_decrypt(&mut block)
+            .map_err(|_| Status::UnspecifiedError)?;
+        let new =
+            sscard_crypto::pin::Pin::from_card_block(&block).map_err(|_| Status::WrongData)?;
+        let mut bcd = zeroize::Zeroizing::new([0u8; 6]);
+        let n = new.write_bcd(&mut *bcd).map_err(|_| Status::WrongData)?;
+        let digits = codec::decode(Encoding::Cn, bcd.get(..n).unwrap_or_default())
+            .map_err(|_| Status::WrongData)?;
+        let pin = self.pin.as_mut().ok_or(Status::ReferencedDataNotFound)?;
+        if digits.len() != pin.digits.len() {
+            return Err(Status::WrongData);
+        }
+        pin.digits = digits;
+        pin.tries_left = pin.max_tries;
+        Ok(())
+    }
+
+    fn unblock_pin(&mut self, mac: &[u8], challenge: Option<Vec<u8>>) -> Result<(), Status> {
+        let key = self.transport_key(challenge)?;
+        Self::check_mac(&key, [0x84, 0x24, 0x00, 0x00, 0x04], &[], mac)?;
+        let pin = self.pin.as_mut().ok_or(Status::ReferencedDataNotFound)?;
+        pin.tries_left = pin.max_tries;
+        Ok(())
+    }
+
     fn get_challenge(&mut self, len: usize, reply: &mut Reply<'_>) -> Result<(), Status> {
         let mut challenge = vec![0u8; len];
         self.entropy.fill(&mut challenge);
@@ -861,6 +950,8 @@ impl Card for SsCard {
         let challenge = self.session.challenge.take();
         match command {
             Command::ExternalAuth { key, data } => self.external_auth(key, data, challenge),
+            Command::ReloadPin { enc_pin, mac } => self.reload_pin(enc_pin, mac, challenge),
+            Command::UnblockPin { mac } => self.unblock_pin(mac, challenge),
             Command::InternalAuth { key, data } => self.internal_auth(key, data, reply),
             Command::SelectByName { aid, fci } => self.select_by_name(aid, fci, reply),
             Command::SelectByFid { fid, ef_only } => self.select_by_fid(fid, ef_only),

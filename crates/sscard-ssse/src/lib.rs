@@ -33,7 +33,10 @@ pub mod hsm;
 mod items;
 pub mod security;
 
-pub use items::{read_address, verify_pin, BadPin, Pin, MEMBER_SEPARATOR};
+pub use items::{
+    read_address, read_address_with, verify_pin, write_address, BadPin, Pin, Values,
+    MEMBER_SEPARATOR,
+};
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -67,6 +70,13 @@ pub enum Step {
     ExternalAuth(u8),
     /// RELOAD or UNBLOCK PIN (`84 24`).
     PinReload,
+    /// UPDATE RECORD of the item with this tag (0: a positional record) in this EF.
+    WriteRecord {
+        /// The EF.
+        fid: u16,
+        /// The item's tag.
+        tag: u8,
+    },
     /// READ RECORD of the item with this tag in the EF with this FID.
     ReadRecord {
         /// The EF.
@@ -86,6 +96,7 @@ impl fmt::Display for Step {
             Self::InternalAuth => f.write_str("INTERNAL AUTHENTICATE"),
             Self::ExternalAuth(key) => write!(f, "EXTERNAL AUTHENTICATE key {key:02X}"),
             Self::PinReload => f.write_str("RELOAD/UNBLOCK PIN"),
+            Self::WriteRecord { fid, tag } => write!(f, "UPDATE RECORD tag {tag:02X} of {fid:04X}"),
             Self::ReadRecord { fid, tag } => write!(f, "READ RECORD tag {tag:02X} of {fid:04X}"),
         }
     }

@@ -23,6 +23,7 @@
 //! loopback socket. The end-to-end tests through a real pcscd are in `tools/e2e/`.
 
 pub mod cos;
+pub mod persist;
 pub mod reader;
 pub mod runtime;
 pub mod vpcd;

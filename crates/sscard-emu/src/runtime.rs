@@ -127,6 +127,11 @@ impl<C: Card> Runtime<C> {
         &self.card
     }
 
+    /// The card, mutably (to attach a journal, for instance).
+    pub fn card_mut(&mut self) -> &mut C {
+        &mut self.card
+    }
+
     /// The card's answer to reset.
     pub fn atr(&self) -> &[u8] {
         self.card.atr()

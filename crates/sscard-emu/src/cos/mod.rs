@@ -19,6 +19,8 @@ mod command;
 
 pub use command::{Command, RecordRef};
 
+use crate::persist::{CardState, EfState, Journal, RecordState, STATE_VERSION};
+
 use sscard_apdu::applet::{Card, Interface, Reply};
 use sscard_apdu::tlv::{ber, simple};
 use sscard_apdu::{CommandView, Status};
@@ -143,6 +145,7 @@ pub struct SsCard {
     scheme: Box<dyn KeyScheme + Send>,
     session: Session,
     entropy: Box<dyn Entropy>,
+    journal: Option<Box<dyn Journal>>,
 }
 
 /// How to build an emulated card beyond its profile and image.
@@ -203,6 +206,9 @@ pub enum BuildError {
     /// shorter than 8 bytes, a card identification code that does not start with digits).
     #[error("card keys: {0}")]
     Keys(String),
+    /// A saved state does not belong to this card's profile, or is malformed.
+    #[error("the saved card state does not fit this card")]
+    State,
 }
 
 fn slots_of(node: &Node) -> Vec<Slot> {
@@ -365,7 +371,111 @@ impl SsCard {
                 ..Session::default()
             },
             entropy,
+            journal: None,
         })
+    }
+
+    /// Makes the card persistent: `restore` (a state committed earlier, e.g. from
+    /// [`FileJournal::load`]) replaces the image's contents, and every change is
+    /// committed to `journal` before the card answers.
+    pub fn persistent(
+        mut self,
+        journal: Box<dyn Journal>,
+        restore: Option<CardState>,
+    ) -> Result<Self, BuildError> {
+        if let Some(state) = restore {
+            self.apply_state(state)?;
+        }
+        self.journal = Some(journal);
+        Ok(self)
+    }
+
+    /// Replaces the journal (for instance with a tearing one, mid-session).
+    pub fn set_journal(&mut self, journal: Box<dyn Journal>) {
+        self.journal = Some(journal);
+    }
+
+    /// The card's non-volatile state.
+    pub fn state(&self) -> CardState {
+        CardState {
+            version: STATE_VERSION,
+            efs: self
+                .efs
+                .iter()
+                .map(|ef| EfState {
+                    fid: ef.fid,
+                    records: ef
+                        .records
+                        .iter()
+                        .map(|r| RecordState {
+                            number: r.number,
+                            tag: r.tag,
+                            bytes: sscard_apdu::hex::to_string(&r.bytes),
+                        })
+                        .collect(),
+                    data: sscard_apdu::hex::to_string(&ef.data),
+                })
+                .collect(),
+            pin: self.pin.as_ref().map(|p| p.digits.clone()),
+            pin_tries: self.pin.as_ref().map(|p| p.tries_left),
+            key_tries: self.keys.iter().map(|k| (k.id, k.tries_left)).collect(),
+        }
+    }
+
+    fn apply_state(&mut self, state: CardState) -> Result<(), BuildError> {
+        let bad = || BuildError::State;
+        if state.version != STATE_VERSION || state.efs.len() != self.efs.len() {
+            return Err(bad());
+        }
+        // Check everything before changing anything.
+        let mut contents = Vec::with_capacity(state.efs.len());
+        for (ef, saved) in self.efs.iter().zip(&state.efs) {
+            if ef.fid != saved.fid {
+                return Err(bad());
+            }
+            let mut records = Vec::with_capacity(saved.records.len());
+            for r in &saved.records {
+                let bytes = sscard_apdu::hex::to_vec(&r.bytes).map_err(|_| bad())?;
+                records.push(Record {
+                    number: r.number,
+                    tag: r.tag,
+                    bytes,
+                });
+            }
+            let data = sscard_apdu::hex::to_vec(&saved.data).map_err(|_| bad())?;
+            if data.len() != ef.data.len() {
+                return Err(bad());
+            }
+            contents.push((records, data));
+        }
+        for (ef, (records, data)) in self.efs.iter_mut().zip(contents) {
+            ef.records = records;
+            ef.data = data;
+        }
+        if let (Some(pin), Some(digits), Some(tries)) =
+            (self.pin.as_mut(), state.pin, state.pin_tries)
+        {
+            pin.digits = digits;
+            pin.tries_left = tries.min(pin.max_tries);
+        }
+        for (id, tries) in state.key_tries {
+            if let Some(k) = self.keys.iter_mut().find(|k| k.id == id) {
+                k.tries_left = tries.min(KEY_TRIES);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the current state; `6581` when the commit fails (power cut).
+    fn persist(&mut self) -> Result<(), Status> {
+        let state = match &self.journal {
+            Some(_) => self.state(),
+            None => return Ok(()),
+        };
+        match self.journal.as_mut().map(|j| j.commit(&state)) {
+            Some(Err(_)) => Err(Status::MemoryFailure),
+            _ => Ok(()),
+        }
     }
 
     /// Remaining PIN tries (for tests and tools).
@@ -662,21 +772,25 @@ impl SsCard {
                 })
             };
         };
+        // The try is counted, and committed, before the comparison: cutting the power
+        // during the check never gives a free try.
+        let before = pin.tries_left;
+        pin.tries_left = before.saturating_sub(1);
+        self.session.pin_verified = false;
+        self.persist()?;
+        let pin = self.pin.as_mut().ok_or(Status::ReferencedDataNotFound)?;
         let offered = codec::decode(Encoding::Cn, bcd).ok();
         if offered.as_deref().is_some_and(|o| same(o, &pin.digits)) {
             pin.tries_left = pin.max_tries;
+            self.persist()?;
             self.session.pin_verified = true;
             Ok(())
+        } else if pin.tries_left == 0 {
+            Err(Status::AuthenticationMethodBlocked)
         } else {
-            pin.tries_left = pin.tries_left.saturating_sub(1);
-            self.session.pin_verified = false;
-            if pin.tries_left == 0 {
-                Err(Status::AuthenticationMethodBlocked)
-            } else {
-                Err(Status::VerificationFailed {
-                    tries_left: pin.tries_left,
-                })
-            }
+            Err(Status::VerificationFailed {
+                tries_left: pin.tries_left,
+            })
         }
     }
 
@@ -948,6 +1062,41 @@ impl Card for SsCard {
         let command = Command::try_from(command)?;
         // A challenge is good for the one command that follows it.
         let challenge = self.session.challenge.take();
+        let writes = matches!(
+            command,
+            Command::UpdateRecord { .. }
+                | Command::AppendRecord { .. }
+                | Command::UpdateBinary { .. }
+                | Command::ChangePin { .. }
+                | Command::ReloadPin { .. }
+                | Command::UnblockPin { .. }
+        );
+        if writes && self.journal.is_some() {
+            // Change in memory, commit, and answer only after the commit; a failed
+            // commit puts everything back as it was.
+            let before = self.state();
+            let result = self.execute(command, challenge, reply);
+            if result.is_ok() && self.state() != before {
+                if let Err(status) = self.persist() {
+                    let _ = self.apply_state(before);
+                    self.session.pin_verified = false;
+                    reply.clear();
+                    return Err(status);
+                }
+            }
+            return result;
+        }
+        self.execute(command, challenge, reply)
+    }
+}
+
+impl SsCard {
+    fn execute(
+        &mut self,
+        command: Command<'_>,
+        challenge: Option<Vec<u8>>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
         match command {
             Command::ExternalAuth { key, data } => self.external_auth(key, data, challenge),
             Command::ReloadPin { enc_pin, mac } => self.reload_pin(enc_pin, mac, challenge),

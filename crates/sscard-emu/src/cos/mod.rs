@@ -376,7 +376,7 @@ impl SsCard {
     }
 
     /// Makes the card persistent: `restore` (a state committed earlier, e.g. from
-    /// [`FileJournal::load`]) replaces the image's contents, and every change is
+    /// [`crate::persist::FileJournal::load`]) replaces the image's contents, and every change is
     /// committed to `journal` before the card answers.
     pub fn persistent(
         mut self,

@@ -1,4 +1,5 @@
-//! Opening a card: the built-in emulator in process, or a PC/SC reader.
+//! Opening a card: the built-in emulator in process, or a PC/SC reader; and the PSAM
+//! that authenticates 3rd-generation cards (in another PC/SC reader, or in process).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -6,10 +7,13 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use sscard_apdu::trace::{Trace, TracedCommand, TracedResponse};
 use sscard_apdu::{Exchange, Reader, Transport, TransportError, TransportErrorKind};
+use sscard_crypto::keys::Algorithm;
 use sscard_emu::reader::EmulatedReaderError;
-use sscard_emu::{EmulatedReader, Runtime, SsCard};
+use sscard_emu::{EmulatedPsam, EmulatedReader, Runtime, SsCard};
+use sscard_fs::keys::KeySet;
 use sscard_fs::{Image, Profile};
 use sscard_pcsc::{PcscCard, PcscError, Readers};
+use sscard_ssse::psam::{KeyMap, Psam};
 
 /// Where the card is: `--reader NAME` / the only reader with a card, or `--emulated`.
 #[derive(clap::Args, Debug, Clone)]
@@ -31,6 +35,19 @@ pub struct CardArgs {
     pub trace: bool,
 }
 
+/// The PSAM that authenticates 3rd-generation cards before reading.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PsamArgs {
+    /// PC/SC reader holding the PSAM (sx1 or sx3 environment); 3.0 cards are
+    /// authenticated through it before their basic information is read.
+    #[arg(long, value_name = "READER", conflicts_with_all = ["emulated_psam", "items"])]
+    pub psam: Option<String>,
+    /// Use the built-in emulated PSAM in process (with --emulated), in the environment
+    /// of the card image's algorithm (01: sx1, 03: sx3).
+    #[arg(long, requires = "emulated", conflicts_with = "items")]
+    pub emulated_psam: bool,
+}
+
 /// The built-in profile.
 pub fn profile() -> Result<Profile> {
     sscard_fs::builtin_profile().context("built-in card profile")
@@ -49,6 +66,14 @@ pub fn load_image(path: Option<&Path>) -> Result<Image> {
     Ok(image)
 }
 
+/// The algorithm of a card image (its algorithm identifier: `03` SM4, otherwise 3DES).
+pub fn image_algorithm(image: &Image) -> Algorithm {
+    match image.algorithm_id_byte() {
+        Ok(Some(0x03)) => Algorithm::Sm4,
+        _ => Algorithm::Des3,
+    }
+}
+
 /// The emulated card of an image file (or the built-in sample).
 pub fn build_card(path: Option<&Path>) -> Result<SsCard> {
     let image = load_image(path)?;
@@ -63,6 +88,8 @@ pub fn build_card(path: Option<&Path>) -> Result<SsCard> {
 pub enum Conn {
     /// In process.
     Emulated(Box<EmulatedReader<SsCard>>),
+    /// The emulated PSAM in process.
+    EmulatedPsam(Box<EmulatedReader<EmulatedPsam>>),
     /// Through PC/SC.
     Pcsc(PcscCard),
 }
@@ -93,23 +120,33 @@ impl Transport for Conn {
     fn transmit(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Self::Error> {
         Ok(match self {
             Self::Emulated(r) => r.transmit(command, response)?,
+            Self::EmulatedPsam(r) => r.transmit(command, response)?,
             Self::Pcsc(c) => c.transmit(command, response)?,
         })
     }
 }
 
-/// Prints APDUs to stderr when enabled.
-pub struct StderrTrace(pub bool);
+/// Prints APDUs to stderr when enabled, after a prefix (`""` for the card, `"psam"`).
+pub struct StderrTrace(pub bool, pub &'static str);
 
 impl Trace for StderrTrace {
     fn command(&mut self, command: TracedCommand<'_>) {
         if self.0 {
-            eprintln!("> {command}");
+            eprintln!("{}> {command}", self.1);
         }
     }
     fn response(&mut self, response: TracedResponse<'_>) {
         if self.0 {
-            eprintln!("< {response}");
+            eprintln!("{}< {response}", self.1);
+        }
+    }
+}
+
+/// Disconnects a PC/SC card, leaving it as it is.
+fn disconnect(conn: Conn, reader: &str) {
+    if let Conn::Pcsc(card) = conn {
+        if let Err((_, e)) = card.disconnect(sscard_pcsc::Disposition::LeaveCard) {
+            eprintln!("sscard: warning: disconnect from {reader:?} failed: {e}");
         }
     }
 }
@@ -128,15 +165,63 @@ impl Opened {
     /// Disconnects, leaving the card as it is.
     pub fn close(self) {
         let (conn, _) = self.ex.into_parts();
-        if let Conn::Pcsc(card) = conn {
-            if let Err((_, e)) = card.disconnect(sscard_pcsc::Disposition::LeaveCard) {
-                eprintln!(
-                    "sscard: warning: disconnect from {:?} failed: {e}",
-                    self.reader
-                );
-            }
+        disconnect(conn, &self.reader);
+    }
+}
+
+/// An open PSAM, in its environment's DF01.
+pub struct OpenedPsam {
+    /// The security module.
+    pub psam: Psam<Conn, StderrTrace>,
+    /// Reader name (`emulated PSAM` in process).
+    pub reader: String,
+}
+
+impl OpenedPsam {
+    /// The environment's name.
+    pub fn environment(&self) -> &'static str {
+        match self.psam.algorithm() {
+            Algorithm::Des3 => "sx1",
+            _ => "sx3",
         }
     }
+
+    /// Disconnects, leaving the PSAM as it is.
+    pub fn close(self) {
+        let (conn, _) = self.psam.into_exchange().into_parts();
+        disconnect(conn, &self.reader);
+    }
+}
+
+/// Opens the PSAM `psam` names, if any. Its key map is the PSAM key ids and usage
+/// bytes of the emulation key set (`apdu-specs/keys/emulation.json`, the emulated
+/// PSAM's layout); no master key is used.
+pub fn open_psam(psam: &PsamArgs, card: &CardArgs) -> Result<Option<OpenedPsam>> {
+    let (conn, reader) = if let Some(name) = &psam.psam {
+        let mut readers = Readers::new();
+        let pcsc = readers
+            .connect(name)
+            .map_err(no_service_help)
+            .with_context(|| format!("cannot connect to the PSAM in {name:?}"))?;
+        (Conn::Pcsc(pcsc), name.clone())
+    } else if psam.emulated_psam {
+        let algorithm = image_algorithm(&load_image(card.image.as_deref())?);
+        let sam = EmulatedPsam::builtin(algorithm).context("built-in emulated PSAM")?;
+        let slot = EmulatedReader::new(Runtime::new(sam));
+        (
+            Conn::EmulatedPsam(Box::new(slot)),
+            "emulated PSAM".to_string(),
+        )
+    } else {
+        return Ok(None);
+    };
+    let keys = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON).context("built-in key set")?;
+    let profile =
+        Profile::from_json(sscard_fs::PSAM_PROFILE_JSON).context("built-in PSAM profile")?;
+    let ex = Exchange::with_tracer(conn, StderrTrace(card.trace, "psam"));
+    let psam = Psam::open(ex, &profile, KeyMap::from_key_set(&keys))
+        .with_context(|| format!("opening the PSAM in {reader:?}"))?;
+    Ok(Some(OpenedPsam { psam, reader }))
 }
 
 /// Opens the card `args` names.
@@ -148,7 +233,7 @@ pub fn open(args: &CardArgs) -> Result<Opened> {
         let n = slot.atr(&mut atr)?;
         let atr = atr.get(..n).unwrap_or_default().to_vec();
         return Ok(Opened {
-            ex: Exchange::with_tracer(Conn::Emulated(Box::new(slot)), StderrTrace(args.trace)),
+            ex: Exchange::with_tracer(Conn::Emulated(Box::new(slot)), StderrTrace(args.trace, "")),
             reader: "emulated".into(),
             atr,
         });
@@ -162,7 +247,7 @@ pub fn open(args: &CardArgs) -> Result<Opened> {
         .with_context(|| format!("cannot connect to the card in {name:?}"))?;
     let atr = card.cached_atr().to_vec();
     Ok(Opened {
-        ex: Exchange::with_tracer(Conn::Pcsc(card), StderrTrace(args.trace)),
+        ex: Exchange::with_tracer(Conn::Pcsc(card), StderrTrace(args.trace, "")),
         reader: name,
         atr,
     })

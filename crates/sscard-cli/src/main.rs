@@ -15,11 +15,14 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use sscard_apdu::Status;
-use sscard_emu::{EchoCard, PagingMode, Runtime, VpcdBridge};
+use sscard_crypto::keys::Algorithm;
+use sscard_emu::{EchoCard, EmulatedPsam, PagingMode, Runtime, VpcdBridge};
 use sscard_fs::{Address, Image};
+use sscard_ssse::psam::PsamError;
+use sscard_ssse::security::AuthError;
 use sscard_ssse::{BasicInfo, ReadError, Step};
 
-use conn::{CardArgs, ConnError};
+use conn::{CardArgs, ConnError, OpenedPsam, PsamArgs};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +52,8 @@ enum Cmd {
 struct ReadArgs {
     #[command(flatten)]
     card: CardArgs,
+    #[command(flatten)]
+    psam: PsamArgs,
     /// Read these items instead of the basic information, in the reader library's
     /// address form, e.g. "SSSEEF05|06|07|$DF01EF05|20|$" (prints the same form with
     /// the values in place of the tags).
@@ -111,6 +116,22 @@ struct EmulateArgs {
     /// Benchmarks only: behave like a naive bridge (no TCP_QUICKACK), ~48 ms per APDU.
     #[arg(long, hide = true)]
     naive: bool,
+    /// Also put the emulated PSAM into the vpcd slot of this port (pcscd's slot 1 is
+    /// the base port + 1).
+    #[arg(long, value_name = "PORT")]
+    psam_port: Option<u16>,
+    /// The emulated PSAM's environment (default: the card image's algorithm, 01: sx1,
+    /// 03: sx3).
+    #[arg(long, value_enum, requires = "psam_port")]
+    psam_env: Option<PsamEnv>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PsamEnv {
+    /// 3DES (sx1.sh.社会保障, DF01 D15600000590).
+    Sx1,
+    /// SM4 (sx3.sh.社会保障, DF01).
+    Sx3,
 }
 
 fn main() {
@@ -135,6 +156,22 @@ struct ReadOutput<'a> {
     basic: &'a BasicInfo,
 }
 
+/// `read --json` of a 3rd-generation card through a PSAM: the basic information only.
+#[derive(Serialize)]
+struct SecuredOutput<'a> {
+    reader: &'a str,
+    atr: String,
+    psam: PsamOutput<'a>,
+    basic: &'a BasicInfo,
+}
+
+#[derive(Serialize)]
+struct PsamOutput<'a> {
+    reader: &'a str,
+    environment: &'a str,
+    terminal_number: &'a str,
+}
+
 #[derive(Serialize)]
 struct ItemsOutput<'a> {
     reader: &'a str,
@@ -152,6 +189,17 @@ fn explain(e: ReadError<ConnError>) -> anyhow::Error {
         ReadError::Card(_, Status::AuthenticationMethodBlocked) => {
             anyhow::anyhow!("the PIN is blocked")
         }
+        ReadError::Card(
+            step @ Step::ReadRecord {
+                fid: 0xEF05 | 0xEF06,
+                ..
+            },
+            Status::SecurityStatusNotSatisfied,
+        ) => anyhow::anyhow!(
+            "{step}: card answered 6982: a 3rd-generation card shows its basic information \
+             only after authentication through a PSAM (--psam READER, or --emulated-psam \
+             with --emulated)"
+        ),
         ReadError::Card(step, Status::SecurityStatusNotSatisfied) => anyhow::anyhow!(
             "{step}: the card wants the PIN or a key first (give --pin-file/--pin-stdin, or a PSAM)"
         ),
@@ -159,33 +207,121 @@ fn explain(e: ReadError<ConnError>) -> anyhow::Error {
     }
 }
 
-fn read(args: &ReadArgs) -> Result<()> {
+/// Authentication errors in words a person at a counter understands.
+fn explain_auth(e: AuthError<ConnError, PsamError<ConnError>>) -> anyhow::Error {
+    match e {
+        AuthError::Card(e) => explain(e),
+        AuthError::Module(e) => anyhow::Error::from(e).context("the PSAM failed"),
+        AuthError::NotGenuine => anyhow::anyhow!(
+            "internal authentication failed: the card is not genuine, or not keyed for this PSAM"
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Reads the basic information through the PSAM: a 3.0 card is authenticated first and
+/// only its basic information is printed; other cards print as without a PSAM.
+fn read_with_psam(args: &ReadArgs, mut card: conn::Opened, mut sam: OpenedPsam) -> Result<()> {
     let profile = conn::profile()?;
-    let mut card = conn::open(&args.card)?;
+    let reader = card.reader.clone();
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| anyhow::anyhow!("no randomness for internal authentication: {e}"))?;
+    let result =
+        sscard_ssse::read_basic_secured(&mut card.ex, &profile, &card.atr, &mut sam.psam, &nonce);
+    let basic = match result {
+        Ok(basic) => basic,
+        Err(e) => {
+            card.close();
+            sam.close();
+            return Err(explain_auth(e)).with_context(|| format!("reading the card in {reader:?}"));
+        }
+    };
+    if !basic.spec_version.starts_with('3') {
+        // No authentication was needed: the whole image, as without a PSAM.
+        sam.close();
+        return read_image(args, card);
+    }
+    let atr = sscard_apdu::hex::to_string(&card.atr);
+    card.close();
+    let mut out = std::io::stdout().lock();
+    let psam = PsamOutput {
+        reader: &sam.reader,
+        environment: sam.environment(),
+        terminal_number: sam.psam.terminal_number(),
+    };
+    if args.json {
+        let doc = SecuredOutput {
+            reader: &reader,
+            atr,
+            psam,
+            basic: &basic,
+        };
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "reader: {reader}")?;
+        writeln!(
+            out,
+            "PSAM: {} ({}, terminal number {})",
+            psam.reader, psam.environment, psam.terminal_number
+        )?;
+        for (label, value) in basic.fields() {
+            writeln!(out, "{label:<26} {value}")?;
+        }
+    }
+    sam.close();
+    Ok(())
+}
+
+fn read(args: &ReadArgs) -> Result<()> {
+    let card = conn::open(&args.card)?;
+    let sam = match conn::open_psam(&args.psam, &args.card) {
+        Ok(sam) => sam,
+        Err(e) => {
+            card.close();
+            return Err(e);
+        }
+    };
+    match (sam, &args.items) {
+        (Some(sam), _) => read_with_psam(args, card, sam),
+        (None, Some(items)) => read_items(args, card, items),
+        (None, None) => read_image(args, card),
+    }
+}
+
+/// Reads items by address and prints them.
+fn read_items(args: &ReadArgs, mut card: conn::Opened, items: &str) -> Result<()> {
+    let profile = conn::profile()?;
     let reader = card.reader.clone();
     let mut out = std::io::stdout().lock();
-    if let Some(items) = &args.items {
-        let address = Address::parse(items)?;
-        let pin = args.pin.read()?;
-        let values = sscard_ssse::read_address(&mut card.ex, &profile, &address, pin.as_ref())
-            .map_err(explain)
-            .with_context(|| format!("reading {items} from the card in {reader:?}"))?;
-        card.close();
-        let output = address.format_values(&values);
-        if args.json {
-            let doc = ItemsOutput {
-                reader: &reader,
-                address: address.to_string(),
-                values: &values,
-                output,
-            };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            writeln!(out)?;
-        } else {
-            writeln!(out, "{output}")?;
-        }
-        return Ok(());
+    let address = Address::parse(items)?;
+    let pin = args.pin.read()?;
+    let values = sscard_ssse::read_address(&mut card.ex, &profile, &address, pin.as_ref())
+        .map_err(explain)
+        .with_context(|| format!("reading {items} from the card in {reader:?}"))?;
+    card.close();
+    let output = address.format_values(&values);
+    if args.json {
+        let doc = ItemsOutput {
+            reader: &reader,
+            address: address.to_string(),
+            values: &values,
+            output,
+        };
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{output}")?;
     }
+    Ok(())
+}
+
+/// Reads the basic files into an image and prints it.
+fn read_image(args: &ReadArgs, mut card: conn::Opened) -> Result<()> {
+    let profile = conn::profile()?;
+    let reader = card.reader.clone();
+    let mut out = std::io::stdout().lock();
     let image = sscard_ssse::read_image(&mut card.ex, &profile, &card.atr)
         .map_err(explain)
         .with_context(|| format!("reading the card in {reader:?}"))?;
@@ -246,20 +382,50 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
         Paging::T0 => PagingMode::T0,
         Paging::Direct => PagingMode::Direct,
     };
+    // The PSAM in its own slot, on its own thread; either bridge stopping stops both.
+    let psam = match args.psam_port {
+        Some(port) => {
+            let algorithm = match args.psam_env {
+                Some(PsamEnv::Sx1) => Algorithm::Des3,
+                Some(PsamEnv::Sx3) => Algorithm::Sm4,
+                None => conn::image_algorithm(&conn::load_image(args.image.as_deref())?),
+            };
+            let sam = EmulatedPsam::builtin(algorithm).context("built-in emulated PSAM")?;
+            let mut bridge = VpcdBridge::new(
+                Runtime::new(sam).with_paging(paging),
+                SocketAddr::new(args.host, port),
+            )
+            .with_log(|line: &str| eprintln!("sscard emulate (PSAM): {line}"));
+            let stop = stop.clone();
+            Some(std::thread::spawn(move || {
+                let result = bridge.run(&stop);
+                stop.store(true, Ordering::Relaxed);
+                result
+            }))
+        }
+        None => None,
+    };
     let log = |line: &str| eprintln!("sscard emulate: {line}");
-    match args.card {
-        CardKind::Sscard => {
-            let card = conn::build_card(args.image.as_deref())?;
+    let card_result = match args.card {
+        CardKind::Sscard => conn::build_card(args.image.as_deref()).and_then(|card| {
             let mut bridge =
                 VpcdBridge::new(Runtime::new(card).with_paging(paging), addr).with_log(log);
-            bridge.run(&stop)?;
-        }
+            Ok(bridge.run(&stop)?)
+        }),
         CardKind::Echo => {
             let mut bridge = VpcdBridge::new(Runtime::new(EchoCard::new()), addr)
                 .with_log(log)
                 .with_quickack(!args.naive);
-            bridge.run(&stop)?;
+            bridge.run(&stop).map_err(anyhow::Error::from)
         }
+    };
+    stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = psam {
+        let psam_result = thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the PSAM bridge stopped unexpectedly"))?;
+        card_result?;
+        return psam_result.context("PSAM bridge");
     }
-    Ok(())
+    card_result
 }

@@ -6,6 +6,8 @@
 //! * [`cos::SsCard`]: the SSCard COS as a pure command handler
 //!   ([`sscard_apdu::applet::Card`]), built from the card profile and a card image
 //!   (`sscard-fs`). Never imports the terminal side.
+//! * [`psam::EmulatedPsam`]: the terminal's PSAM (`BF DE`, `80 FA`, terminal number),
+//!   keyed like the card, so terminals authenticate emulated cards through it.
 //! * [`runtime::Runtime`]: C-APDU bytes in, R-APDU bytes out; `61xx` paging with
 //!   [`runtime::ResponsePager`]; malformed APDUs answered with status words.
 //! * [`reader::EmulatedReader`]: the card in process behind the terminal `Transport`.
@@ -19,16 +21,20 @@
 //!
 //! `tests/cos.rs` drives every command and status-word path; `tests/properties.rs`
 //! feeds arbitrary APDU sequences and asserts the card always answers (no panic, never
-//! an empty reply); `tests/vpcd.rs` speaks the vpcd protocol to the bridge over a
-//! loopback socket. The end-to-end tests through a real pcscd are in `tools/e2e/`.
+//! an empty reply); `tests/psam.rs` drives the PSAM against the emulated card (its
+//! cryptograms are the card's), every status word, and arbitrary APDUs;
+//! `tests/vpcd.rs` speaks the vpcd protocol to the bridge over a loopback socket. The
+//! end-to-end tests through a real pcscd are in `tools/e2e/`.
 
 pub mod cos;
 pub mod persist;
+pub mod psam;
 pub mod reader;
 pub mod runtime;
 pub mod vpcd;
 
 pub use cos::{EchoCard, SsCard};
+pub use psam::EmulatedPsam;
 pub use reader::EmulatedReader;
 pub use runtime::{PagingMode, ResponsePager, Runtime};
 pub use vpcd::VpcdBridge;

@@ -11,10 +11,9 @@
 //!   EF06 record positions are uncertain), with the file named by SFI (`P2 = SFI << 3`)
 //!   so that no SELECT EF is needed, into a card [`Image`].
 //! * [`BasicInfo`]: the fields of `iReadCardBas` (§4.3) derived from an image.
-//!
-//! This slice reads 1st/2nd-generation cards, whose basic files are free to read; the
-//! 3.0 flow with internal and RKSSSE external authentication comes with the security
-//! module.
+//! * [`read_basic_secured`]: any generation; 3.0 cards are first authenticated
+//!   (internal, then RKSSSE external) through a [`security::SecurityModule`]: software
+//!   keys ([`security::SoftKeys`]) or a PSAM in another reader slot ([`psam::Psam`]).
 //!
 //! # Features
 //!
@@ -24,13 +23,15 @@
 //!
 //! `tests/read.rs` reads the emulated sample card in process and checks every value,
 //! the paths through `61xx` and `6Cxx`, and the errors for a card that answers
-//! badly.
+//! badly; `tests/auth.rs` and `tests/psam.rs` authenticate emulated 2nd- and
+//! 3rd-generation cards with software keys and with the emulated PSAM.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 extern crate alloc;
 
 pub mod hsm;
 mod items;
+pub mod psam;
 pub mod security;
 
 pub use items::{

@@ -3,8 +3,8 @@
 //!
 //! * [`SoftKeys`]: master keys in memory and a [`KeyScheme`] (tests, the emulator,
 //!   development issuance). With the emulation scheme it authenticates emulated cards.
-//! * A PSAM in another reader slot (`BF DE` / `80 FA`) implements the same seam (not yet
-//!   written); the HSM two-step flow exchanges the strings of [`crate::hsm`].
+//! * [`Psam`](crate::psam::Psam): a PSAM in another reader slot (`BF DE` / `80 FA`);
+//!   the HSM two-step flow exchanges the strings of [`crate::hsm`].
 //!
 //! And the card-side flows: [`internal_authenticate`] (is the card genuine?) and
 //! [`external_authenticate`] (prove the terminal holds a key, e.g. RKSSSE before

@@ -55,7 +55,7 @@ use sscard_fs::keys::KeySet;
 use sscard_fs::profile::Node;
 use sscard_fs::Profile;
 
-use crate::security::{CardContext, SecurityModule};
+use crate::security::{CardContext, SecureTransport, SecurityModule};
 
 /// Profile paths of the two environments: (MF, application DF01).
 const SX1: (&str, &str) = ("MF", "MF/DF01");
@@ -141,6 +141,8 @@ pub enum PsamStep {
     },
     /// `80 FA 00 00`.
     Encrypt,
+    /// `80 FA 05 00`.
+    Mac,
 }
 
 /// The environment's name.
@@ -162,6 +164,7 @@ impl fmt::Display for PsamStep {
             Self::SelectApplication => f.write_str("PSAM SELECT DF01"),
             Self::InitKey { usage, key } => write!(f, "PSAM BF DE {usage:02X} {key:02X}"),
             Self::Encrypt => f.write_str("PSAM 80 FA 00 00 (encrypt)"),
+            Self::Mac => f.write_str("PSAM 80 FA 05 00 (MAC)"),
         }
     }
 }
@@ -379,16 +382,14 @@ fn enter<T: Transport, R: Trace>(
     Ok(number)
 }
 
-impl<T: Transport, R: Trace> SecurityModule for Psam<T, R> {
-    type Error = PsamError<T::Error>;
-
-    fn cryptogram(
+impl<T: Transport, R: Trace> Psam<T, R> {
+    /// `BF DE`: sets up the process key of the card's key `card_key` for `factor`.
+    fn init_key(
         &mut self,
         card: &CardContext<'_>,
         card_key: u8,
         factor: &[u8; 8],
-        plain: &[u8; 8],
-    ) -> Result<[u8; 8], Self::Error> {
+    ) -> Result<(), PsamError<T::Error>> {
         let key = *self
             .keys
             .get(card_key)
@@ -419,17 +420,91 @@ impl<T: Transport, R: Trace> SecurityModule for Psam<T, R> {
         let mut buf = [0u8; SHORT_RESPONSE_MAX];
         let command = CommandBuilder::new(0xBF, 0xDE, key.usage.0, key.psam_key).data(init);
         transact(&mut self.ex, &command, &mut buf, step)?;
+        Ok(())
+    }
+}
 
+impl<T: Transport, R: Trace> SecurityModule for Psam<T, R> {
+    type Error = PsamError<T::Error>;
+
+    fn cryptogram(
+        &mut self,
+        card: &CardContext<'_>,
+        card_key: u8,
+        factor: &[u8; 8],
+        plain: &[u8; 8],
+    ) -> Result<[u8; 8], Self::Error> {
+        self.init_key(card, card_key, factor)?;
+        let block = self.algorithm.block_len();
         // 80 FA 00 00: P (‖ 00×8 for SM4); the cryptogram is the first 8 bytes.
         let step = PsamStep::Encrypt;
         let [a, b, c, d, e, f, g, h] = *plain;
         let p = [a, b, c, d, e, f, g, h, 0, 0, 0, 0, 0, 0, 0, 0];
         let p = p.get(..block).ok_or(PsamError::BadAnswer(step))?;
+        let mut buf = [0u8; SHORT_RESPONSE_MAX];
         let command = CommandBuilder::new(0x80, 0xFA, 0x00, 0x00).data(p);
         let answer = transact(&mut self.ex, &command, &mut buf, step)?;
         if answer.len() != block {
             return Err(PsamError::BadAnswer(step));
         }
+        answer
+            .first_chunk::<8>()
+            .copied()
+            .ok_or(PsamError::BadAnswer(step))
+    }
+}
+
+/// The largest whole number of 16-byte blocks one `80 FA` carries.
+const PSAM_CHUNK: usize = 240;
+
+impl<T: Transport, R: Trace> SecureTransport for Psam<T, R> {
+    fn encrypt(
+        &mut self,
+        card: &CardContext<'_>,
+        card_key: u8,
+        factor: &[u8; 8],
+        data: &mut [u8],
+    ) -> Result<(), Self::Error> {
+        let step = PsamStep::Encrypt;
+        if data.len() % self.algorithm.block_len() != 0 {
+            return Err(PsamError::BadAnswer(step));
+        }
+        self.init_key(card, card_key, factor)?;
+        let mut buf = [0u8; SHORT_RESPONSE_MAX];
+        for chunk in data.chunks_mut(PSAM_CHUNK) {
+            let command = CommandBuilder::new(0x80, 0xFA, 0x00, 0x00).data(chunk);
+            let answer = transact(&mut self.ex, &command, &mut buf, step)?;
+            if answer.len() != chunk.len() {
+                return Err(PsamError::BadAnswer(step));
+            }
+            chunk.copy_from_slice(answer);
+        }
+        Ok(())
+    }
+
+    fn mac(
+        &mut self,
+        card: &CardContext<'_>,
+        card_key: u8,
+        factor: &[u8; 8],
+        data: &[u8],
+    ) -> Result<[u8; 8], Self::Error> {
+        let step = PsamStep::Mac;
+        let block = self.algorithm.block_len();
+        // 80 FA 05 00: IV (zero) ‖ data padded 80 00… (sscard.md §3.5).
+        let mut body = alloc::vec![0u8; block];
+        body.extend_from_slice(data);
+        body.push(0x80);
+        while (body.len() - block) % block != 0 {
+            body.push(0x00);
+        }
+        if body.len() > 255 {
+            return Err(PsamError::BadAnswer(step));
+        }
+        self.init_key(card, card_key, factor)?;
+        let mut buf = [0u8; SHORT_RESPONSE_MAX];
+        let command = CommandBuilder::new(0x80, 0xFA, 0x05, 0x00).data(&body);
+        let answer = transact(&mut self.ex, &command, &mut buf, step)?;
         answer
             .first_chunk::<8>()
             .copied()

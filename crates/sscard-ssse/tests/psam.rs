@@ -360,3 +360,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pin_reload_and_unblock_through_the_psam() {
+    use sscard_ssse::security::{reload_pin, unblock_pin, CardContext, SecureTransport, SoftKeys};
+    use sscard_ssse::{verify_pin, Pin};
+    let profile = sscard_fs::builtin_profile().unwrap();
+    for (alg, algorithm) in [("01", Algorithm::Des3), ("03", Algorithm::Sm4)] {
+        let (mut ex, atr) = card(&image("3.00", alg));
+        let ctx = CardContext {
+            atr: &atr,
+            card_id: CARD_ID,
+            algorithm,
+        };
+        let mut sam = open(algorithm);
+        // The PSAM's MAC and encryption equal the software keys'.
+        let mut soft = SoftKeys::new(key_set(), sscard_crypto::kdf::EmulationScheme);
+        let data = [0x84, 0x24, 0x00, 0x00, 0x04];
+        assert_eq!(
+            sam.mac(&ctx, 0x09, &[1; 8], &data).unwrap(),
+            soft.mac(&ctx, 0x09, &[1; 8], &data).unwrap()
+        );
+        let mut a = vec![0x5A; 32];
+        let mut b = a.clone();
+        sam.encrypt(&ctx, 0x09, &[2; 8], &mut a).unwrap();
+        soft.encrypt(&ctx, 0x09, &[2; 8], &mut b).unwrap();
+        assert_eq!(a, b);
+        // The whole flow against the card.
+        let mut buf = [0u8; 258];
+        ex.transceive_ok(
+            &sscard_apdu::hex::to_vec("00A404000F7378312E73682EC9E7BBE1B1A3D5CF").unwrap(),
+            &mut buf,
+        )
+        .unwrap();
+        for _ in 0..6 {
+            let _ = verify_pin(&mut ex, &Pin::new("000000").unwrap());
+        }
+        unblock_pin(&mut ex, &profile, &mut sam, &ctx).unwrap();
+        reload_pin(
+            &mut ex,
+            &profile,
+            &mut sam,
+            &ctx,
+            &Pin::new("246810").unwrap(),
+        )
+        .unwrap();
+        verify_pin(&mut ex, &Pin::new("246810").unwrap()).unwrap();
+    }
+}

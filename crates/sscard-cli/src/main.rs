@@ -1,6 +1,7 @@
 //! `sscard`: read social security cards through PC/SC or the built-in emulator, and
 //! put an emulated card into pcscd for any PC/SC application to use.
 
+mod admin;
 mod conn;
 mod pin;
 
@@ -46,6 +47,32 @@ enum Cmd {
     /// PIN operations.
     #[command(subcommand)]
     Pin(PinCmd),
+    /// Write items (after the update keys' external authentication) and print them read back.
+    Write(admin::WriteArgs),
+    /// Card authentication.
+    #[command(subcommand)]
+    Auth(AuthCmd),
+    /// The HSM (加密机) two-step read.
+    #[command(subcommand)]
+    Hsm(HsmCmd),
+    /// The application directory (社会保障卡应用目录).
+    #[command(subcommand)]
+    Apps(admin::AppsCmd),
+}
+
+#[derive(Subcommand)]
+enum AuthCmd {
+    /// INTERNAL AUTHENTICATE: is the card genuine (for the module's keys)?
+    Internal(admin::AuthArgs),
+}
+
+#[derive(Subcommand)]
+enum HsmCmd {
+    /// Print the Step 1 string, read the HSM's Step 2 answer on stdin, print the
+    /// iReadCardBas string.
+    Read(admin::HsmReadArgs),
+    /// DEVELOPMENT ONLY: answer Step 1 strings from stdin with the emulation test keys.
+    Answer,
 }
 
 #[derive(clap::Args)]
@@ -75,6 +102,12 @@ enum PinCmd {
         #[command(flatten)]
         pin: pin::PinArgs,
     },
+    /// CHANGE PIN: the old PIN on the first line, the new one on the second.
+    Change(admin::PinAdminArgs),
+    /// RELOAD the PIN (重装) to the PIN given, through a security module.
+    Reload(admin::PinAdminArgs),
+    /// UNBLOCK the PIN (解锁), through a security module.
+    Unblock(admin::PinAdminArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -124,6 +157,10 @@ struct EmulateArgs {
     /// 03: sx3).
     #[arg(long, value_enum, requires = "psam_port")]
     psam_env: Option<PsamEnv>,
+    /// Keep the card's state (files, PIN and tries, key counters) in this file across
+    /// restarts, committed atomically after every change.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -141,8 +178,24 @@ fn main() {
         Cmd::Emulate(args) => emulate(&args),
         Cmd::Readers => conn::list_readers(),
         Cmd::Pin(PinCmd::Verify { card, pin }) => pin_verify(&card, &pin),
+        Cmd::Pin(PinCmd::Change(args)) => admin::pin_change(&args),
+        Cmd::Pin(PinCmd::Reload(args)) => admin::pin_reload_or_unblock(&args, true),
+        Cmd::Pin(PinCmd::Unblock(args)) => admin::pin_reload_or_unblock(&args, false),
+        Cmd::Write(args) => admin::write(&args),
+        Cmd::Auth(AuthCmd::Internal(args)) => admin::auth_internal(&args),
+        Cmd::Hsm(HsmCmd::Read(args)) => admin::hsm_read(&args),
+        Cmd::Hsm(HsmCmd::Answer) => admin::hsm_answer(),
+        Cmd::Apps(cmd) => admin::apps(&cmd),
     };
     if let Err(e) = result {
+        // A closed pipe (`sscard apps list | head`) is not an error of ours.
+        let broken_pipe = e
+            .chain()
+            .filter_map(|c| c.downcast_ref::<std::io::Error>())
+            .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+        if broken_pipe {
+            return;
+        }
         eprintln!("sscard: {e:#}");
         std::process::exit(1);
     }
@@ -408,8 +461,19 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
     let log = |line: &str| eprintln!("sscard emulate: {line}");
     let card_result = match args.card {
         CardKind::Sscard => conn::build_card(args.image.as_deref()).and_then(|card| {
-            let mut bridge =
-                VpcdBridge::new(Runtime::new(card).with_paging(paging), addr).with_log(log);
+            let card = match &args.state {
+                Some(path) => {
+                    let restore = sscard_emu::persist::FileJournal::load(path)
+                        .with_context(|| format!("card state {}", path.display()))?;
+                    let journal = Box::new(sscard_emu::persist::FileJournal::new(path));
+                    card.persistent(journal, restore)
+                        .with_context(|| format!("card state {}", path.display()))?
+                }
+                None => card,
+            };
+            let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
+                .with_log(log)
+                .with_quickack(!args.naive);
             Ok(bridge.run(&stop)?)
         }),
         CardKind::Echo => {

@@ -42,6 +42,35 @@ impl PinArgs {
         }
     }
 
+    /// Two PINs (old, new): the first two lines of the file or of standard input.
+    pub fn read_two(&self) -> Result<(Pin, Pin)> {
+        let text = if let Some(path) = &self.pin_file {
+            Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read PIN file {}", path.display()))?,
+            )
+        } else if self.pin_stdin {
+            let mut all = Zeroizing::new(String::new());
+            for _ in 0..2 {
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut all)
+                    .context("cannot read the PINs from standard input")?;
+            }
+            all
+        } else {
+            bail!("give the old and new PIN (two lines) with --pin-file FILE or --pin-stdin (never on the command line)");
+        };
+        let mut lines = text.lines();
+        let (Some(old), Some(new)) = (lines.next(), lines.next()) else {
+            bail!("two lines are needed: the old PIN, then the new one");
+        };
+        match (Pin::new(old), Pin::new(new)) {
+            (Ok(old), Ok(new)) => Ok((old, new)),
+            _ => bail!("a PIN is 4 to 12 digits"),
+        }
+    }
+
     /// The PIN; an error naming the options when no source was given.
     pub fn require(&self) -> Result<Pin> {
         match self.read()? {

@@ -243,3 +243,116 @@ fn application_directory_list_and_check() {
     let o = run(&["apps", "show", "P-99"], "");
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// Runs the PIN- and key-handling commands with APDU traces on and checks that no PIN
+/// and no key appears anywhere in their output (issue 10: secrets never in traces or logs).
+#[test]
+fn secrets_never_appear_in_traces_or_output() {
+    let keys: serde_json::Value = serde_json::from_str(sscard_fs::EMULATION_KEYS_JSON).unwrap();
+    // PINs that appear nowhere else on the card (the sample ATR happens to contain 123456).
+    let mut secrets: Vec<String> = vec!["975319".into(), "246810".into(), "864202".into()];
+    for k in keys["keys"].as_array().unwrap() {
+        secrets.push(k["des3"].as_str().unwrap().to_string());
+        secrets.push(k["sm4"].as_str().unwrap().to_string());
+        // Any 8-byte window of a key would do as a leak too.
+        secrets.push(k["des3"].as_str().unwrap()[..16].to_string());
+        secrets.push(k["sm4"].as_str().unwrap()[16..].to_string());
+    }
+    let img = gen3_image("secrets");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&img).unwrap()).unwrap();
+    v["pin"] = "975319".into();
+    std::fs::write(&img, v.to_string()).unwrap();
+    let image = img.to_str().unwrap();
+    let runs = [
+        (
+            vec![
+                "pin",
+                "verify",
+                "--emulated",
+                "--image",
+                image,
+                "--trace",
+                "--pin-stdin",
+            ],
+            "975319\n",
+        ),
+        (
+            vec![
+                "pin",
+                "change",
+                "--emulated",
+                "--image",
+                image,
+                "--trace",
+                "--pin-stdin",
+            ],
+            "975319\n864202\n",
+        ),
+        (
+            vec![
+                "pin",
+                "reload",
+                "--emulated",
+                "--image",
+                image,
+                "--soft-keys",
+                "--trace",
+                "--pin-stdin",
+            ],
+            "246810\n",
+        ),
+        (
+            vec![
+                "pin",
+                "unblock",
+                "--emulated",
+                "--image",
+                image,
+                "--emulated-psam",
+                "--trace",
+            ],
+            "",
+        ),
+        (
+            vec![
+                "read",
+                "--emulated",
+                "--image",
+                image,
+                "--emulated-psam",
+                "--trace",
+            ],
+            "",
+        ),
+        (
+            vec![
+                "write",
+                "--emulated",
+                "--image",
+                image,
+                "--soft-keys",
+                "--trace",
+                "--items",
+                "DF01EF07|29|$",
+                "--data",
+                "DF01EF07|1|$",
+                "--pin-stdin",
+            ],
+            "975319\n",
+        ),
+    ];
+    let mut traced = 0;
+    for (args, stdin) in runs {
+        let o = run(&args, stdin);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), err(&o)).to_uppercase();
+        traced += all.matches("\n> ").count();
+        for s in &secrets {
+            assert!(!all.contains(s.as_str()), "{args:?} printed a secret ({s})");
+        }
+    }
+    // The traces were really there (and redacted, not absent).
+    assert!(traced > 20, "{traced}");
+    std::fs::remove_file(img).ok();
+}

@@ -84,6 +84,30 @@ pub fn verify_pin<T: Transport, R: Trace>(
     Ok(())
 }
 
+/// CHANGE PIN in the currently selected application: `80 5E 01 00 Lc old ‖ FF ‖ new`,
+/// both BCD (`spec/sscard.md` §2.1). The card checks the old PIN as VERIFY does, so a
+/// wrong one is `ReadError::Card(Step::ChangePin, Status::VerificationFailed{..})` and
+/// costs a try; a new PIN of another length is refused by the card (`6A80`).
+pub fn change_pin<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    old: &Pin,
+    new: &Pin,
+) -> Result<(), ReadError<T::Error>> {
+    let (old, new) = (old.bcd(), new.bcd());
+    let mut data = Zeroizing::new(Vec::with_capacity(old.len() + 1 + new.len()));
+    data.extend_from_slice(&old);
+    data.push(0xFF);
+    data.extend_from_slice(&new);
+    let mut buf = [0u8; 8];
+    transact(
+        ex,
+        &CommandBuilder::new(0x80, 0x5E, 0x01, 0x00).data(&data),
+        &mut buf,
+        Step::ChangePin,
+    )?;
+    Ok(())
+}
+
 /// Values by file part, then by item, as addresses read and write them.
 pub type Values = Vec<Vec<String>>;
 

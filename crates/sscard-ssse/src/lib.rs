@@ -35,7 +35,7 @@ pub mod psam;
 pub mod security;
 
 pub use items::{
-    read_address, read_address_with, verify_pin, write_address, BadPin, Pin, Values,
+    change_pin, read_address, read_address_with, verify_pin, write_address, BadPin, Pin, Values,
     MEMBER_SEPARATOR,
 };
 
@@ -63,6 +63,8 @@ pub enum Step {
     SelectEf(u16),
     /// VERIFY PIN.
     VerifyPin,
+    /// CHANGE PIN (`80 5E`).
+    ChangePin,
     /// GET CHALLENGE.
     GetChallenge,
     /// INTERNAL AUTHENTICATE.
@@ -93,6 +95,7 @@ impl fmt::Display for Step {
             Self::SelectSsse => f.write_str("SELECT SSSE"),
             Self::SelectEf(fid) => write!(f, "SELECT {fid:04X}"),
             Self::VerifyPin => f.write_str("VERIFY PIN"),
+            Self::ChangePin => f.write_str("CHANGE PIN"),
             Self::GetChallenge => f.write_str("GET CHALLENGE"),
             Self::InternalAuth => f.write_str("INTERNAL AUTHENTICATE"),
             Self::ExternalAuth(key) => write!(f, "EXTERNAL AUTHENTICATE key {key:02X}"),

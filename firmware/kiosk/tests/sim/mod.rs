@@ -8,9 +8,9 @@
 //! the clock jumps to the next event, so a session of minutes runs in milliseconds
 //! and every wait the link layer makes (turnaround, BGT, BWT, WTX) is accounted.
 //!
-//! Wire time per exchange: the card thread marks the end of each response; an
-//! exchange runs from the leading edge of the terminal's first character after the
-//! previous mark to the arrival of the card's last character before this one.
+//! Wire time per exchange: the card thread marks the end of each response (its last
+//! character); an exchange runs from the leading edge of the terminal's first
+//! character after the previous mark to the arrival of the card's last character.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -105,7 +105,8 @@ struct State {
     /// The card is powered (after a reset, until deactivation or removal).
     powered: bool,
     chars: Vec<Char>,
-    /// (index into `chars` after the exchange, apdu bytes, baud, char µs).
+    /// (index into `chars` after the exchange, apdu bytes, baud, char µs); apdu
+    /// bytes 0 is a start mark, not an exchange.
     marks: Vec<(usize, usize, u32, f64)>,
 }
 
@@ -205,7 +206,13 @@ impl Wire {
         let mut st = self.lock();
         let line = st.line[Side::Card.idx()];
         let char_us = line.timing.etu_ns() as f64 * f64::from(line.guard_etu) / 1000.0;
-        let n = st.chars.len();
+        // The terminal may already be sending the next command: the exchange ends
+        // with the card's last character.
+        let n = st
+            .chars
+            .iter()
+            .rposition(|c| c.side == Side::Card)
+            .map_or(0, |i| i + 1);
         st.marks.push((n, apdu_bytes, line.baud(), char_us));
     }
 
@@ -215,6 +222,10 @@ impl Wire {
         let mut out = Vec::new();
         let mut from = 0usize;
         for &(to, apdu_bytes, baud, char_us) in &st.marks {
+            if apdu_bytes == 0 {
+                from = to;
+                continue;
+            }
             let chars = &st.chars[from..to];
             // The exchange starts with the terminal's first character.
             let first = chars.iter().position(|c| c.side == Side::Terminal);

@@ -24,7 +24,9 @@
 #[path = "../tests/sim/mod.rs"]
 mod sim;
 
-use sim::{spawn_card, CardOptions, ExchangeTime, Side, SimDelay, SimDisplay, SimKeypad, SimSwitch, Wire};
+use sim::{
+    spawn_card, CardOptions, ExchangeTime, Side, SimDelay, SimDisplay, SimKeypad, SimSwitch, Wire,
+};
 use sscard_appdir::Directory;
 use sscard_kiosk::services::CardOnlyServices;
 use sscard_kiosk::{Event, Kiosk, KioskConfig};
@@ -75,10 +77,22 @@ fn main() {
         "link", "bit/s", "exch", "chars", "APDU", "wire ms", "min ms", "wire", "APDU"
     );
     let cases = [
-        ("T=0 at 9600 (emulator ATR, no PPS)", CardOptions::emulator_t0(), true),
-        ("T=0 at 9600 (TA1=95, PPS off)", CardOptions::fast_t0(), false),
+        (
+            "T=0 at 9600 (emulator ATR, no PPS)",
+            CardOptions::emulator_t0(),
+            true,
+        ),
+        (
+            "T=0 at 9600 (TA1=95, PPS off)",
+            CardOptions::fast_t0(),
+            false,
+        ),
         ("T=0 after PPS (TA1=95)", CardOptions::fast_t0(), true),
-        ("T=1 at 9600 (TA1=95, PPS off)", CardOptions::fast_t1(), false),
+        (
+            "T=1 at 9600 (TA1=95, PPS off)",
+            CardOptions::fast_t1(),
+            false,
+        ),
         ("T=1 after PPS (TA1=95)", CardOptions::fast_t1(), true),
     ];
     let mut details = Vec::new();

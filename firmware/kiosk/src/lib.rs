@@ -25,7 +25,7 @@
 //! # Features
 //!
 //! * `embedded-io`: enables `sscard_link::embedded` (the UART adapter), re-exported
-//!   as [`EmbeddedIo`].
+//!   as `EmbeddedIo`.
 //!
 //! The crate is `no_std` and needs an allocator (`sscard-ssse`, `sscard-fs` and
 //! `sscard-appdir` use `alloc`); `firmware/kiosk-example` shows one with

@@ -28,7 +28,9 @@
 //! the `sscard-emu` sample card serves on the master end through [`card::SerialCard`],
 //! and the reader opens the slave by path with [`open`] and reads the basic
 //! information with `sscard_ssse::read_basic`, over T=0 at 9600 bit/s and over T=1
-//! after a PPS exchange. Resets reach the card through a [`ResetLine::Hook`].
+//! after a PPS exchange, and once more with the card end writing every terminal
+//! character back (a single-wire Phoenix line) to test the echo suppression. Resets
+//! reach the card through a [`ResetLine::Hook`].
 //!
 //! Real readers are not tested in CI; timing on a real UART depends on the USB
 //! latency of the adapter (the waiting times of ISO/IEC 7816-3 are long enough for

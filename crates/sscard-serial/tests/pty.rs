@@ -18,10 +18,11 @@ use std::time::Duration;
 use serialport::{SerialPort, TTYPort};
 use sscard_apdu::{Exchange, ResetKind};
 use sscard_emu::{sample_card, PagingMode, Runtime, SsCard};
+use sscard_link::io::{CardIo, LineConfig};
 use sscard_link::timing::DEFAULT_CLOCK_HZ;
 use sscard_link::{Atr, AtrBuilder, CardConfig, CardHandler, CardLink, LinkConfig, Protocol};
 use sscard_serial::card::{ResetInput, SerialCard};
-use sscard_serial::{open, ResetLine, SerialConfig};
+use sscard_serial::{open, ResetLine, SerialConfig, SerialError};
 
 struct Emu(Runtime<SsCard>);
 
@@ -38,9 +39,40 @@ impl CardHandler for Emu {
     }
 }
 
+/// A single-wire line as Phoenix readers have it: every character the terminal sends
+/// comes back to the terminal too (the card end writes it back as it reads it).
+struct SingleWire(SerialCard);
+
+impl CardIo for SingleWire {
+    type Error = SerialError;
+    fn now_us(&mut self) -> u64 {
+        self.0.now_us()
+    }
+    fn send(&mut self, bytes: &[u8]) -> Result<(), SerialError> {
+        self.0.send(bytes)
+    }
+    fn receive(&mut self, deadline_us: u64) -> Result<Option<u8>, SerialError> {
+        let b = self.0.receive(deadline_us)?;
+        if let Some(b) = b {
+            self.0.send(&[b])?;
+        }
+        Ok(b)
+    }
+    fn configure(&mut self, line: &LineConfig) -> Result<(), SerialError> {
+        self.0.configure(line)
+    }
+    fn wait_until(&mut self, deadline_us: u64) -> Result<(), SerialError> {
+        self.0.wait_until(deadline_us)
+    }
+}
+
 /// A pty pair with the card serving on the master; returns the slave's path, the
 /// reset hook for the reader, and the card thread.
-fn card_on_pty(atr: Atr, paging: PagingMode) -> (String, ResetLine, JoinHandle<()>) {
+fn card_on_pty_with(
+    atr: Atr,
+    paging: PagingMode,
+    single_wire: bool,
+) -> (String, ResetLine, JoinHandle<()>) {
     let (master, slave) = TTYPort::pair().expect("openpty");
     let path = slave.name().expect("slave path");
     // The reader opens the slave again by its name. This handle stays open while the
@@ -49,11 +81,17 @@ fn card_on_pty(atr: Atr, paging: PagingMode) -> (String, ResetLine, JoinHandle<(
     let card = std::thread::spawn(move || {
         let _slave = slave;
         let io = SerialCard::new(Box::new(master), ResetInput::Signal(rx));
-        let runtime = Runtime::new(sample_card().unwrap()).with_paging(paging);
-        let mut card = CardLink::new(io, atr, CardConfig::new(DEFAULT_CLOCK_HZ)).unwrap();
+        let mut runtime = Emu(Runtime::new(sample_card().unwrap()).with_paging(paging));
+        let cfg = CardConfig::new(DEFAULT_CLOCK_HZ);
         let (mut apdu, mut resp) = (vec![0u8; 300], vec![0u8; 300]);
         // Ends when the reader is gone (its reset hook drops the sender).
-        let _ = card.serve(&mut Emu(runtime), &mut apdu, &mut resp);
+        if single_wire {
+            let mut card = CardLink::new(SingleWire(io), atr, cfg).unwrap();
+            let _ = card.serve(&mut runtime, &mut apdu, &mut resp);
+        } else {
+            let mut card = CardLink::new(io, atr, cfg).unwrap();
+            let _ = card.serve(&mut runtime, &mut apdu, &mut resp);
+        }
     });
     let hook = ResetLine::Hook(Box::new(move |level| {
         tx.send(level)
@@ -63,10 +101,19 @@ fn card_on_pty(atr: Atr, paging: PagingMode) -> (String, ResetLine, JoinHandle<(
 }
 
 fn read_basic_over_pty(atr: Atr, paging: PagingMode, prefer: Option<Protocol>) -> (Protocol, u32) {
-    let (path, hook, card) = card_on_pty(atr, paging);
+    read_basic_over_pty_with(atr, paging, prefer, false)
+}
+
+fn read_basic_over_pty_with(
+    atr: Atr,
+    paging: PagingMode,
+    prefer: Option<Protocol>,
+    single_wire: bool,
+) -> (Protocol, u32) {
+    let (path, hook, card) = card_on_pty_with(atr, paging, single_wire);
     let cfg = SerialConfig::phoenix(DEFAULT_CLOCK_HZ)
         .with_reset(hook)
-        .with_echo(false)
+        .with_echo(single_wire)
         .with_latency(Duration::from_millis(50));
     let mut link_cfg = LinkConfig::new(cfg.limits());
     if let Some(p) = prefer {
@@ -107,5 +154,23 @@ fn basic_information_over_t1_after_pps_through_a_pty() {
         .build()
         .unwrap();
     let (protocol, baud) = read_basic_over_pty(atr, PagingMode::Direct, Some(Protocol::T1));
+    assert_eq!((protocol, baud), (Protocol::T1, 38_400));
+}
+
+#[test]
+fn a_single_wire_reader_drops_its_own_echo() {
+    // Phoenix readers hear their own characters; the transport reads them back and
+    // drops them, over T=0 (emulator ATR) and T=1 after PPS.
+    let atr = Atr::parse(Runtime::new(sample_card().unwrap()).atr()).unwrap();
+    let (protocol, _) = read_basic_over_pty_with(atr, PagingMode::T0, None, true);
+    assert_eq!(protocol, Protocol::T0);
+    let atr = AtrBuilder::new()
+        .fi_di(1, 3)
+        .protocols(false, true)
+        .ifsc(254)
+        .build()
+        .unwrap();
+    let (protocol, baud) =
+        read_basic_over_pty_with(atr, PagingMode::Direct, Some(Protocol::T1), true);
     assert_eq!((protocol, baud), (Protocol::T1, 38_400));
 }

@@ -7,7 +7,8 @@
 # or rustup's llvm-tools, or GNU size as a fallback). Flash = .vector_table + .text +
 # .rodata (+ .data's load image); static RAM = .data + .bss, shown with and without the
 # heap (a static array given to embedded-alloc). The stack is not in the ELF.
-# Then the largest contributors by crate (llvm-nm symbol sizes).
+# Then the largest contributors by crate (llvm-nm symbol sizes), and the heap the
+# kiosk needs (firmware/kiosk/examples/footprint.rs, measured on the host).
 # A report: it prints figures and asserts nothing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,3 +76,8 @@ echo
 report "(a) card stack: link + apdu + read_basic (goal: flash <= 32 KiB, RAM <= 4 KiB)" "$OUT/card-stack"
 echo
 report "(b) kiosk example with SM2/SM3/SM4 self-test (goal: flash <= 192 KiB)" "$OUT/kiosk"
+
+echo
+# The heap the firmware needs, measured on the host (debug build of an example of
+# sscard-kiosk with a counting allocator; 64-bit, so an upper bound for the MCU).
+(cd "$ROOT" && cargo run -q -p sscard-kiosk --example footprint)

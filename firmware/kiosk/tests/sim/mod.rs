@@ -105,6 +105,8 @@ struct State {
     /// The card is powered (after a reset, until deactivation or removal).
     powered: bool,
     chars: Vec<Char>,
+    /// Record `chars` (off for heap measurements).
+    logging: bool,
     /// (index into `chars` after the exchange, apdu bytes, baud, char µs); apdu
     /// bytes 0 is a start mark, not an exchange.
     marks: Vec<(usize, usize, u32, f64)>,
@@ -153,11 +155,18 @@ impl Wire {
                     inserted: false,
                     powered: false,
                     chars: Vec::new(),
+                    logging: true,
                     marks: Vec::new(),
                 }),
                 Condvar::new(),
             )),
         }
+    }
+
+    /// Stops recording characters (no wire times then).
+    pub fn without_log(self) -> Self {
+        self.lock().logging = false;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -204,6 +213,9 @@ impl Wire {
     /// Marks the end of an exchange (card side, after its response went out).
     fn mark(&self, apdu_bytes: usize) {
         let mut st = self.lock();
+        if !st.logging {
+            return;
+        }
         let line = st.line[Side::Card.idx()];
         let char_us = line.timing.etu_ns() as f64 * f64::from(line.guard_etu) / 1000.0;
         // The terminal may already be sending the next command: the exchange ends
@@ -333,12 +345,14 @@ impl Wire {
             for &b in bytes {
                 let start = t;
                 t += char_us;
-                st.chars.push(Char {
-                    side,
-                    byte: b,
-                    start,
-                    end: t,
-                });
+                if st.logging {
+                    st.chars.push(Char {
+                        side,
+                        byte: b,
+                        start,
+                        end: t,
+                    });
+                }
                 if deliver {
                     st.inbox[r].push_back((t, Item::Byte { b, etu_ns }));
                 }
@@ -549,6 +563,9 @@ pub struct CardOptions {
     pub wtx_every_us: u64,
     /// The card is pulled out when its `n`-th command (from 0) arrives.
     pub remove_at_command: Option<usize>,
+    /// Keep every command in the log (off for heap measurements: the card thread
+    /// then allocates nothing per command once warm).
+    pub record: bool,
 }
 
 /// The sample card's historical bytes with TA1 = 95 (F = 512, D = 16: 111 600 bit/s
@@ -592,6 +609,7 @@ impl CardOptions {
             wtx_busy_us: 0,
             wtx_every_us: 0,
             remove_at_command: None,
+            record: true,
         }
     }
 }
@@ -612,7 +630,9 @@ pub fn spawn_card(wire: &Wire, opts: CardOptions) -> JoinHandle<CardLog> {
         let mut runtime = Runtime::new(sample_card().unwrap()).with_paging(opts.paging);
         let mut card = CardLink::new(end, opts.atr, CardConfig::new(DEFAULT_CLOCK_HZ)).unwrap();
         let mut apdu = vec![0u8; 300];
+        let mut response = Vec::with_capacity(300);
         let mut log = CardLog::default();
+        let mut index = 0usize;
         loop {
             match card.next_event(&mut apdu) {
                 Ok(CardEvent::Reset) => {
@@ -620,9 +640,12 @@ pub fn spawn_card(wire: &Wire, opts: CardOptions) -> JoinHandle<CardLog> {
                     log.resets += 1;
                 }
                 Ok(CardEvent::Command(n)) => {
-                    let command = apdu[..n].to_vec();
-                    let index = log.commands.len();
-                    log.commands.push(command.clone());
+                    let command = &apdu[..n];
+                    if opts.record {
+                        log.commands.push(command.to_vec());
+                    }
+                    index += 1;
+                    let index = index - 1;
                     if opts.remove_at_command == Some(index) {
                         wire.remove();
                         continue;
@@ -639,9 +662,10 @@ pub fn spawn_card(wire: &Wire, opts: CardOptions) -> JoinHandle<CardLog> {
                             busy -= step;
                         }
                     }
-                    let response = runtime.transmit(&command);
+                    response.clear();
+                    runtime.handle(command, &mut response);
                     match card.respond(&response) {
-                        Ok(()) => wire.mark(command.len() + response.len()),
+                        Ok(()) => wire.mark(n + response.len()),
                         Err(LinkError::Io(IoErrorKind::Reset)) => runtime.reset(),
                         Err(LinkError::Io(_)) => break,
                         Err(_) => {}

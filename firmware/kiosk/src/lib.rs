@@ -39,8 +39,10 @@
 //! clock, every character timed at the line's bit rate), over T=0 and over T=1 after
 //! PPS: a wrong PIN then the right one, a cancelled session, a card taken out during
 //! PIN entry and during an exchange, a card that answers with waiting-time extensions,
-//! a blocked PIN. `examples/wire-time.rs` (run by `benches/kiosk-wire-time.sh`) prints
-//! the wire time of reading the basic information.
+//! a blocked PIN, a card without the application, a mute card, a time-out and a
+//! payment use ending in the placeholder. `examples/wire-time.rs` (run by
+//! `benches/kiosk-wire-time.sh`) prints the wire time of reading the basic information;
+//! `examples/footprint.rs` (run by `benches/size-report.sh`) the heap a session needs.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

@@ -159,6 +159,19 @@ fn card_context(card: &mut Opened, profile: &Profile) -> Result<(String, Algorit
     Ok((card_id, algorithm))
 }
 
+/// The card key id of the profile's internal-authentication key (IRK).
+fn internal_auth_key(profile: &Profile) -> Result<u8> {
+    profile
+        .node(sscard_fs::SSSE)
+        .and_then(|n| {
+            n.keys
+                .iter()
+                .find(|k| k.usage == sscard_fs::profile::KeyUsage::InternalAuth)
+        })
+        .map(|k| k.id)
+        .context("the profile names no internal-authentication key")
+}
+
 /// `sscard write`.
 #[derive(clap::Args)]
 pub struct WriteArgs {
@@ -342,15 +355,7 @@ pub struct AuthArgs {
 /// INTERNAL AUTHENTICATE with the profile's internal-authentication key.
 pub fn auth_internal(args: &AuthArgs) -> Result<()> {
     let profile = conn::profile()?;
-    let irk = profile
-        .node(sscard_fs::SSSE)
-        .and_then(|n| {
-            n.keys
-                .iter()
-                .find(|k| k.usage == sscard_fs::profile::KeyUsage::InternalAuth)
-        })
-        .map(|k| k.id)
-        .context("the profile names no internal-authentication key")?;
+    let irk = internal_auth_key(&profile)?;
     let mut card = conn::open(&args.card)?;
     let mut module = Module::require(&args.module, &args.card)?;
     let (card_id, algorithm) = card_context(&mut card, &profile)?;
@@ -416,15 +421,7 @@ pub fn hsm_read(args: &HsmReadArgs) -> Result<()> {
 /// emulation test keys, as a test HSM.
 pub fn hsm_answer() -> Result<()> {
     let profile = conn::profile()?;
-    let irk = profile
-        .node(sscard_fs::SSSE)
-        .and_then(|n| {
-            n.keys
-                .iter()
-                .find(|k| k.usage == sscard_fs::profile::KeyUsage::InternalAuth)
-        })
-        .map(|k| k.id)
-        .context("the profile names no internal-authentication key")?;
+    let irk = internal_auth_key(&profile)?;
     let read_key =
         sscard_ssse::basic_read_key(&profile).context("the profile names no read key")?;
     let keys = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON).context("built-in key set")?;

@@ -192,7 +192,9 @@ use sscard_crypto::keys::Algorithm;
 use sscard_fs::{Profile, SSSE_EF05, SSSE_EF06};
 
 use crate::security::{get_challenge, CardContext, SecurityModule, SoftKeys, SoftKeysError};
-use crate::{read_items_into, select_ssse, transact, BasicInfo, ReadError, Selection, Step};
+use crate::{
+    ef05_text, read_items_into, read_pre_auth, transact, BasicInfo, ReadError, Selection, Step,
+};
 
 /// What Step 1 leaves for Step 2 (the card session must stay open in between, with no
 /// other command sent to the card: its last challenge is the external process factor).
@@ -250,24 +252,11 @@ pub fn step1<T: Transport, R: Trace>(
     atr: &[u8],
     device_number: Option<&str>,
 ) -> Result<(Step1, HsmPending), HsmError<T::Error>> {
-    let algorithm_id = select_ssse(ex, profile)?;
-    let mut files = alloc::collections::BTreeMap::new();
-    let first = ["card_id", "spec_version", "card_number"];
-    read_items_into(
-        ex,
-        profile,
-        &[(SSSE_EF05, Selection::Keys(&first))],
-        &mut files,
-    )?;
-    let text = |key: &str| {
-        files
-            .get(SSSE_EF05)
-            .and_then(|f| f.get(key))
-            .and_then(|v| v.as_text())
-            .map(String::from)
-            .unwrap_or_default()
-    };
-    let (card_id, version) = (text("card_id"), text("spec_version"));
+    let (algorithm_id, files) = read_pre_auth(ex, profile)?;
+    let (card_id, version) = (
+        ef05_text(&files, "card_id"),
+        ef05_text(&files, "spec_version"),
+    );
     if !version.starts_with('3') {
         return Err(HsmError::NotRequired);
     }

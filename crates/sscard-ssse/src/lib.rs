@@ -305,6 +305,36 @@ pub fn basic_read_key(profile: &Profile) -> Option<u8> {
         })
 }
 
+/// Item values by file path, as a read gathers them.
+type Files = BTreeMap<String, FileValues>;
+
+/// SELECT SSSE and read the items of [`PRE_AUTH_ITEMS`] (the first step of both the
+/// PSAM and the HSM paths): the algorithm identifier and the files read.
+fn read_pre_auth<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+) -> Result<(Option<u8>, Files), ReadError<T::Error>> {
+    let algorithm_id = select_ssse(ex, profile)?;
+    let mut files = BTreeMap::new();
+    read_items_into(
+        ex,
+        profile,
+        &[(SSSE_EF05, Selection::Keys(&PRE_AUTH_ITEMS))],
+        &mut files,
+    )?;
+    Ok((algorithm_id, files))
+}
+
+/// The text of an EF05 item in files read so far (empty when absent).
+fn ef05_text(files: &Files, key: &str) -> String {
+    files
+        .get(SSSE_EF05)
+        .and_then(|f| f.get(key))
+        .and_then(|v| v.as_text())
+        .map(String::from)
+        .unwrap_or_default()
+}
+
 /// Items of the basic information readable before authentication on 3.0 cards: they
 /// give the identification code (diversification) and the spec version (the branch).
 const PRE_AUTH_ITEMS: [&str; 3] = ["card_id", "spec_version", "card_number"];
@@ -326,23 +356,11 @@ where
     R: Trace,
     M: security::SecurityModule + ?Sized,
 {
-    let algorithm_id = select_ssse(ex, profile)?;
-    let mut files = BTreeMap::new();
-    read_items_into(
-        ex,
-        profile,
-        &[(SSSE_EF05, Selection::Keys(&PRE_AUTH_ITEMS))],
-        &mut files,
-    )?;
-    let text = |key: &str| {
-        files
-            .get(SSSE_EF05)
-            .and_then(|f| f.get(key))
-            .and_then(|v| v.as_text())
-            .map(String::from)
-            .unwrap_or_default()
-    };
-    let (card_id, version) = (text("card_id"), text("spec_version"));
+    let (algorithm_id, mut files) = read_pre_auth(ex, profile)?;
+    let (card_id, version) = (
+        ef05_text(&files, "card_id"),
+        ef05_text(&files, "spec_version"),
+    );
     if version.starts_with('3') {
         let alg = algorithm_id.unwrap_or(sscard_crypto::keys::Algorithm::DEFAULT_CARD_ID);
         let algorithm = sscard_crypto::keys::Algorithm::from_card_id(alg)

@@ -134,22 +134,29 @@ fn explain(e: AuthError<ConnError, ModuleError>) -> anyhow::Error {
     }
 }
 
-/// Selects the SSSE and reads what a security module needs to know about the card.
-fn card_context(card: &mut Opened, profile: &Profile) -> Result<(String, Algorithm)> {
-    let image = sscard_ssse::read_files(
-        &mut card.ex,
-        profile,
-        &card.atr,
-        &[(SSSE_EF05, Selection::Keys(&["card_id"]))],
-    )
-    .map_err(|e| anyhow!("{e}"))?;
-    let card_id = image
+/// Selects the SSSE and reads one EF05 item: the image read and the item's text.
+fn read_ef05_item(
+    card: &mut Opened,
+    profile: &Profile,
+    key: &str,
+) -> Result<(sscard_fs::Image, Option<String>)> {
+    let keys = [key];
+    let wanted = [(SSSE_EF05, Selection::Keys(&keys))];
+    let image = sscard_ssse::read_files(&mut card.ex, profile, &card.atr, &wanted)
+        .map_err(|e| anyhow!("{e}"))?;
+    let text = image
         .files
         .get(SSSE_EF05)
-        .and_then(|f| f.get("card_id"))
+        .and_then(|f| f.get(key))
         .and_then(|v| v.as_text())
-        .map(String::from)
-        .context("the card has no identification code")?;
+        .map(String::from);
+    Ok((image, text))
+}
+
+/// Selects the SSSE and reads what a security module needs to know about the card.
+fn card_context(card: &mut Opened, profile: &Profile) -> Result<(String, Algorithm)> {
+    let (image, card_id) = read_ef05_item(card, profile, "card_id")?;
+    let card_id = card_id.context("the card has no identification code")?;
     let id = image
         .algorithm_id_byte()
         .ok()
@@ -501,20 +508,8 @@ fn load_directory(path: Option<&std::path::Path>) -> Result<sscard_appdir::Direc
 /// Card facts: generation from the spec version, DFs present (SELECT by FID), the bank
 /// application (SELECT by its AID).
 fn card_facts(card: &mut Opened, profile: &Profile) -> Result<sscard_appdir::CardFacts> {
-    let image = sscard_ssse::read_files(
-        &mut card.ex,
-        profile,
-        &card.atr,
-        &[(SSSE_EF05, Selection::Keys(&["spec_version"]))],
-    )
-    .map_err(|e| anyhow!("{e}"))?;
-    let version = image
-        .files
-        .get(SSSE_EF05)
-        .and_then(|f| f.get("spec_version"))
-        .and_then(|v| v.as_text())
-        .unwrap_or_default()
-        .to_string();
+    let (_, version) = read_ef05_item(card, profile, "spec_version")?;
+    let version = version.unwrap_or_default();
     let generation = version
         .chars()
         .next()

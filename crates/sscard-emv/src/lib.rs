@@ -1,0 +1,30 @@
+//! EMV / PBOC 3.0 vocabulary that the terminal kernel (`sscard-pboc`) and the card
+//! applet (`sscard-emu`) share without depending on each other (DESIGN.md, "Layers"):
+//!
+//! * [`tag`]: the tag dictionary (names and formats of the PBOC-relevant tags).
+//! * [`dol`]: data object lists (PDOL, CDOL1/2, DDOL, log formats): parsing, building
+//!   the data a DOL asks for, and splitting received DOL data back into values.
+//! * [`cryptogram`]: session keys, application cryptograms, ARPC and issuer-script MACs
+//!   for the 3DES (CVN 01) and SM4 families, chosen by the terminal's `DF69`.
+//!
+//! Facts come from `spec/pboc.md`; every \[U\] (unconfirmed) construction is named as
+//! such in its item's docs and kept replaceable.
+//!
+//! # Features
+//!
+//! * `std` (default): host builds. Without it the crate is `no_std` with `alloc`.
+//!
+//! # Testing
+//!
+//! Unit tests per module; the PBOC vectors in `test-vectors/pboc-vectors.json` are read
+//! by the integration tests in `tests/`.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+
+extern crate alloc;
+
+pub mod cryptogram;
+pub mod dol;
+pub mod tag;
+
+pub use dol::{Dol, DolEntry, DolError};
+pub use tag::Tag;

@@ -253,6 +253,25 @@ else
 	bad "not exported: ${missing[*]}"
 fi
 
+# ----------------------------------------------------- C: 3.0 card through a PSAM
+# The two emulators make way for one process serving the 3.0 card in slot 0 and the
+# emulated sx3 PSAM in slot 1.
+kill "$emu0" "$emu1" 2>/dev/null || true
+wait "$emu0" "$emu1" 2>/dev/null || true
+for r in "$READER0" "$READER1"; do
+	sscard_wait_no_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" || abort "the card in '$r' did not go away"
+done
+timeout -k 5 "$MAX_RUNTIME" "$SSCARD_BIN" emulate --image "$WORK/v3.json" --port "$port" \
+	--psam-port $((port + 1)) --psam-env sx3 >"$WORK/emulator-psam.log" 2>&1 &
+sscard_track_pid $! "sscard emulate (3.00 + PSAM)"
+for r in "$READER0" "$READER1"; do
+	sscard_wait_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" >/dev/null || abort "no card appeared in '$r'"
+done
+ok "3.00/SM4 card in '$READER0', emulated sx3 PSAM in '$READER1'"
+run_check "psam" SSCARD_READER="$READER0" SSCARD_PSAM_READER="vpcd 00 01" SSCARD_DEVICE_NUMBER=$DEVICE -- psam $DEVICE 000000000001
+out=$(SSCARD_READER="$READER0" SSCARD_PSAM_READER="no such reader" SSCARD_DEVICE_NUMBER=$DEVICE timeout 60 "$WORK/ffi_check" hsm "$FFI_DIR/sscard-test-hsm" $DEVICE 2>&1) || true
+count "$out"
+
 ((failed == 0)) || show_logs
 
 # -------------------------------------------------------------------- teardown

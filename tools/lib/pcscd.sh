@@ -489,3 +489,18 @@ PYEOF
 	sscard__err "no card in '$reader' after ${timeout}s"
 	return 1
 }
+
+# sscard_wait_no_card READER TIMEOUT_S: wait until READER (of the private pcscd) holds
+# no card, e.g. after its emulator stopped. Polls `opensc-tool -r READER -a`.
+sscard_wait_no_card() {
+	local reader=${1:?sscard_wait_no_card: reader name required} timeout=${2:-10} end
+	end=$((SECONDS + ${timeout%.*} + 1))
+	while ((SECONDS < end)); do
+		if ! opensc-tool -r "$reader" -a >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	sscard__err "a card is still in '$reader' after ${timeout}s"
+	return 1
+}

@@ -15,8 +15,8 @@
 //!   (`read_basic_secured`, `read_address`, `write_address`, `verify_pin`, `change_pin`,
 //!   `security::reload_pin`/`unblock_pin`, `hsm::step1`/`step2`).
 //! * [`session`]: the card (PC/SC through `sscard-pcsc`, or `sscard-emu` in process),
-//!   chosen by iType and the [`config`]; the security module (none, PSAM — to be plugged
-//!   in —, or the emulation test keys).
+//!   chosen by iType and the [`config`]; the security module (none, a PSAM in a PC/SC
+//!   reader, or the emulation test keys).
 //! * [`codes`]: return codes (§4.5) and the mapping of every lower-layer error to one.
 //!
 //! The C header `include/sscard.h` is generated from `codes.rs` and `exports.rs` by

@@ -12,7 +12,7 @@ use sscard_ssse::security::{self, CardContext};
 use sscard_ssse::{Pin, Selection};
 
 use crate::codes::{
-    from_auth, from_hsm, from_read, Failure, Outcome, SSCARD_E_CARD_ID_FORMAT,
+    from_auth, from_hsm, from_read, Failure, ModuleCode, Outcome, SSCARD_E_CARD_ID_FORMAT,
     SSCARD_E_DATA_MISMATCH, SSCARD_E_INTERNAL, SSCARD_E_PARAM, SSCARD_E_PIN_CONFIRM,
     SSCARD_E_PSAM_ALGORITHM,
 };
@@ -94,6 +94,9 @@ pub fn read_card_bas(s: &mut Session, itype: c_int) -> Outcome<String> {
             &nonce,
         )
         .map_err(|e| from_auth(&e))?;
+        // A 2nd-generation card needs no module, but a configured PSAM still gives the
+        // 终端机编号; a PSAM that cannot be reached leaves it 000000000000.
+        let _ = ctx.module.prepare();
         Ok(basic.ireadcardbas(ctx.module.terminal_number(), ctx.device_number))
     })
 }
@@ -406,6 +409,9 @@ pub fn unblock_pin(s: &mut Session, itype: c_int, card_info: &str) -> Outcome<St
 pub fn reader_info(s: &mut Session) -> Outcome<(String, String)> {
     s.discard_pending();
     let name = s.reader_name()?;
+    if let Err(e) = s.module.prepare() {
+        return Err(Failure::new(e.code(), e.to_string()));
+    }
     let terminal = s
         .module
         .terminal_number()

@@ -5,6 +5,7 @@
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
+use sscard_apdu::Status;
 use sscard_apdu::{Exchange, Reader, Transport, TransportError, TransportErrorKind};
 use sscard_crypto::kdf::EmulationScheme;
 use sscard_crypto::keys::SymError;
@@ -14,6 +15,7 @@ use sscard_fs::keys::KeySet;
 use sscard_fs::{Image, Profile};
 use sscard_pcsc::{Disposition, PcscCard, PcscError, Readers};
 use sscard_ssse::hsm::HsmPending;
+use sscard_ssse::psam::{KeyMap, Psam, PsamError, PsamStep};
 use sscard_ssse::security::{
     CardContext, SecureTransport, SecurityModule, SoftKeys, SoftKeysError,
 };
@@ -21,7 +23,7 @@ use sscard_ssse::security::{
 use crate::codes::{
     Failure, ModuleCode, Outcome, SSCARD_E_CARD_ID_FORMAT, SSCARD_E_CONFIG, SSCARD_E_INTERNAL,
     SSCARD_E_KEY_LEVEL, SSCARD_E_NO_CARD, SSCARD_E_NO_PSAM, SSCARD_E_PARAM,
-    SSCARD_E_PSAM_ALGORITHM, SSCARD_E_READER,
+    SSCARD_E_PSAM_ALGORITHM, SSCARD_E_PSAM_NO_RKSSSE, SSCARD_E_READER,
 };
 use crate::config::{Config, Mode, ReaderChoice, Security};
 
@@ -85,8 +87,10 @@ pub struct Opened {
 pub enum ModuleError {
     /// No security module is configured.
     NoModule,
-    /// A PSAM is configured, but this build cannot drive one yet.
-    PsamUnavailable,
+    /// The configured PSAM could not be reached or refused a step.
+    Psam(PsamError<PcscError>),
+    /// The configured PSAM reader is not there (name, part of a name).
+    PsamReader(String),
     /// The software keys failed.
     Soft(SoftKeysError),
 }
@@ -97,9 +101,8 @@ impl std::fmt::Display for ModuleError {
             Self::NoModule => f.write_str(
                 "没有PSAM (no PSAM or other security module configured: use the HSM steps)",
             ),
-            Self::PsamUnavailable => f.write_str(
-                "没有PSAM (a PSAM reader is configured but this build of libsscard cannot drive a PSAM yet: use the HSM steps)",
-            ),
+            Self::Psam(e) => write!(f, "PSAM: {e}"),
+            Self::PsamReader(e) => write!(f, "没有PSAM (PSAM reader: {e})"),
             Self::Soft(e) => write!(f, "emulation test keys: {e}"),
         }
     }
@@ -108,7 +111,18 @@ impl std::fmt::Display for ModuleError {
 impl ModuleCode for ModuleError {
     fn code(&self) -> std::os::raw::c_long {
         match self {
-            Self::NoModule | Self::PsamUnavailable => SSCARD_E_NO_PSAM,
+            Self::NoModule | Self::PsamReader(_) => SSCARD_E_NO_PSAM,
+            Self::Psam(
+                PsamError::NoEnvironment
+                | PsamError::AlgorithmMismatch { .. }
+                | PsamError::Diversification(SymError::WrongAlgorithm),
+            ) => SSCARD_E_PSAM_ALGORITHM,
+            Self::Psam(
+                PsamError::UnknownKey(_)
+                | PsamError::Status(PsamStep::InitKey { .. }, Status::ReferencedDataNotFound),
+            ) => SSCARD_E_PSAM_NO_RKSSSE,
+            // Unreachable, mute or refusing PSAMs: the application's cue for the HSM steps.
+            Self::Psam(_) => SSCARD_E_NO_PSAM,
             Self::Soft(SoftKeysError::UnknownKey(_)) => SSCARD_E_KEY_LEVEL,
             Self::Soft(SoftKeysError::Crypto(
                 SymError::WrongAlgorithm | SymError::UnsupportedAlgorithm { .. },
@@ -120,28 +134,101 @@ impl ModuleCode for ModuleError {
 }
 
 /// The security module the configuration names.
-///
-/// The PSAM (`sscard_ssse::psam`, being written) plugs in as a fourth variant opened on
-/// `psam_reader`; until then a configured PSAM answers −2201 like a missing one, which
-/// sends applications down their HSM fallback.
 pub enum Module {
     /// None.
     None,
-    /// A PSAM in this reader (not drivable by this build yet).
-    Psam {
-        /// The PSAM's reader.
-        reader: String,
-    },
+    /// A PSAM in a PC/SC reader, connected on first use and kept for later calls.
+    Psam(Box<PsamSlot>),
     /// The fictional emulation test keys: they open only emulated cards. Not for
     /// production.
     EmulationTestKeys(SoftKeys<EmulationScheme>),
+}
+
+/// The PSAM's reader and, once used, the open PSAM (its DF01 selected, terminal number
+/// read). A failed step drops the connection, so the next call reconnects (a PSAM
+/// reset by another process, a reader unplugged and back).
+pub struct PsamSlot {
+    choice: String,
+    readers: Readers,
+    open: Option<Psam<PcscCard>>,
+}
+
+impl PsamSlot {
+    fn psam(&mut self) -> Result<&mut Psam<PcscCard>, ModuleError> {
+        if self.open.is_none() {
+            let names = self
+                .readers
+                .list()
+                .map_err(|e| ModuleError::PsamReader(e.to_string()))?;
+            let name = resolve_reader(&names, &self.choice).map_err(ModuleError::PsamReader)?;
+            let card = self
+                .readers
+                .connect(&name)
+                .map_err(|e| ModuleError::PsamReader(format!("{name}: {e}")))?;
+            let profile = Profile::from_json(sscard_fs::PSAM_PROFILE_JSON)
+                .map_err(|e| ModuleError::PsamReader(format!("built-in PSAM profile: {e}")))?;
+            let keys = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON)
+                .map_err(|e| ModuleError::PsamReader(format!("built-in key map: {e}")))?;
+            let psam = Psam::open(Exchange::new(card), &profile, KeyMap::from_key_set(&keys))
+                .map_err(ModuleError::Psam)?;
+            self.open = Some(psam);
+        }
+        self.open
+            .as_mut()
+            .ok_or_else(|| ModuleError::PsamReader("not open".into()))
+    }
+
+    /// Runs `f` on the PSAM; a failure closes it (the next call reconnects).
+    fn with<T>(
+        &mut self,
+        f: impl FnOnce(&mut Psam<PcscCard>) -> Result<T, PsamError<PcscError>>,
+    ) -> Result<T, ModuleError> {
+        let result = f(self.psam()?).map_err(ModuleError::Psam);
+        if result.is_err() {
+            self.open = None;
+        }
+        result
+    }
+}
+
+/// The reader `want` names among `names`: the exact name, else the only name that
+/// contains it (case-insensitive).
+fn resolve_reader(names: &[String], want: &str) -> Result<String, String> {
+    if names.iter().any(|n| n == want) {
+        return Ok(want.to_string());
+    }
+    let lower = want.to_lowercase();
+    let matching: Vec<&String> = names
+        .iter()
+        .filter(|n| n.to_lowercase().contains(&lower))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(format!(
+            "no reader named {want:?} (readers: {})",
+            names.join(", ")
+        )),
+        _ => Err(format!(
+            "several readers match {want:?} (readers: {})",
+            names.join(", ")
+        )),
+    }
 }
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::None => f.write_str("Module::None"),
-            Self::Psam { reader } => write!(f, "Module::Psam({reader:?})"),
+            Self::Psam(slot) => write!(
+                f,
+                "Module::Psam({:?}, {})",
+                slot.choice,
+                if slot.open.is_some() {
+                    "open"
+                } else {
+                    "not open"
+                }
+            ),
             Self::EmulationTestKeys(_) => f.write_str("Module::EmulationTestKeys"),
         }
     }
@@ -150,9 +237,11 @@ impl std::fmt::Debug for Module {
 impl Module {
     fn from_config(config: &Config) -> Outcome<Self> {
         Ok(match config.effective_security() {
-            Security::Psam => Self::Psam {
-                reader: config.psam_reader.clone().unwrap_or_default(),
-            },
+            Security::Psam => Self::Psam(Box::new(PsamSlot {
+                choice: config.psam_reader.clone().unwrap_or_default(),
+                readers: Readers::new(),
+                open: None,
+            })),
             Security::EmulationTestKeys => {
                 let keys = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON)
                     .map_err(|e| Failure::new(SSCARD_E_INTERNAL, e.to_string()))?;
@@ -162,16 +251,20 @@ impl Module {
         })
     }
 
-    /// 终端机编号 from the PSAM (`None` without one: iReadCardBas then says
-    /// `000000000000`).
-    pub fn terminal_number(&self) -> Option<&str> {
-        None
+    /// Connects the configured PSAM if it is not yet (nothing to do for other modules).
+    pub fn prepare(&mut self) -> Result<(), ModuleError> {
+        match self {
+            Self::Psam(slot) => slot.psam().map(|_| ()),
+            _ => Ok(()),
+        }
     }
 
-    fn unavailable(&self) -> ModuleError {
+    /// 终端机编号 from the PSAM, once connected (`None` without one: iReadCardBas then
+    /// says `000000000000`).
+    pub fn terminal_number(&self) -> Option<&str> {
         match self {
-            Self::Psam { .. } => ModuleError::PsamUnavailable,
-            _ => ModuleError::NoModule,
+            Self::Psam(slot) => slot.open.as_ref().map(|p| p.terminal_number()),
+            _ => None,
         }
     }
 }
@@ -190,7 +283,8 @@ impl SecurityModule for Module {
             Self::EmulationTestKeys(k) => k
                 .cryptogram(card, card_key, factor, plain)
                 .map_err(ModuleError::Soft),
-            other => Err(other.unavailable()),
+            Self::Psam(slot) => slot.with(|p| p.cryptogram(card, card_key, factor, plain)),
+            Self::None => Err(ModuleError::NoModule),
         }
     }
 }
@@ -207,7 +301,8 @@ impl SecureTransport for Module {
             Self::EmulationTestKeys(k) => k
                 .encrypt(card, card_key, factor, data)
                 .map_err(ModuleError::Soft),
-            other => Err(other.unavailable()),
+            Self::Psam(slot) => slot.with(|p| p.encrypt(card, card_key, factor, data)),
+            Self::None => Err(ModuleError::NoModule),
         }
     }
 
@@ -222,7 +317,8 @@ impl SecureTransport for Module {
             Self::EmulationTestKeys(k) => k
                 .mac(card, card_key, factor, data)
                 .map_err(ModuleError::Soft),
-            other => Err(other.unavailable()),
+            Self::Psam(slot) => slot.with(|p| p.mac(card, card_key, factor, data)),
+            Self::None => Err(ModuleError::NoModule),
         }
     }
 }
@@ -439,25 +535,7 @@ impl Session {
         let listed = || names.join(", ");
         match choice {
             ReaderChoice::Name(want) => {
-                if names.iter().any(|n| n == want) {
-                    return Ok(want.clone());
-                }
-                let lower = want.to_lowercase();
-                let matching: Vec<&String> = names
-                    .iter()
-                    .filter(|n| n.to_lowercase().contains(&lower))
-                    .collect();
-                match matching.as_slice() {
-                    [one] => Ok((*one).clone()),
-                    [] => Err(Failure::new(
-                        SSCARD_E_READER,
-                        format!("no reader named {want:?} (readers: {})", listed()),
-                    )),
-                    _ => Err(Failure::new(
-                        SSCARD_E_READER,
-                        format!("several readers match {want:?} (readers: {})", listed()),
-                    )),
-                }
+                resolve_reader(&names, want).map_err(|e| Failure::new(SSCARD_E_READER, e))
             }
             ReaderChoice::Index(i) => names.get(*i).cloned().ok_or_else(|| {
                 Failure::new(

@@ -5,6 +5,9 @@
  *   ffi_check basic VERSION DEVICE      iReadCardBas(1, buf): every field
  *   ffi_check hsm HSM-COMMAND DEVICE    -2201, then Step 1 -> HSM-COMMAND -> Step 2
  *   ffi_check pin PIN-FILE              iVerifyPIN with the PIN from PIN-FILE, and iVerifyPin
+ *   ffi_check psam DEVICE TERMINAL      3.0 card through the PSAM (SSCARD_PSAM_READER):
+ *                                       iReadCardBas with the PSAM's terminal number,
+ *                                       iGetReaderInfo
  *
  * Prints "ok ..." / "FAIL ..." lines and "N passed, M failed"; exits 0 only if M is 0.
  */
@@ -31,11 +34,12 @@ static void check(int ok, const char *what, const char *got) {
 }
 
 /* The sample card (apdu-specs/images/sample.json); 李测试 in GBK. */
-static void check_fields(const char *out, const char *version, const char *device) {
+static void check_fields(const char *out, const char *version, const char *device,
+                         const char *terminal) {
     const char *want[11] = {
         "330100", "330102199003071230", "A12345678", "330100D15600000500A1B2C3D4E5F607",
         "\xC0\xEE\xB2\xE2\xCA\xD4", "00815353433300001234567890", version, "20240315",
-        "20340315", "000000000000", device,
+        "20340315", terminal, device,
     };
     static const char *const names[11] = {
         "发卡地区行政区划代码", "社会保障号码", "卡号", "卡识别码", "姓名 (GBK)",
@@ -82,7 +86,7 @@ int main(int argc, char **argv) {
         rc = iReadCardBas(1, out);
         snprintf(what, sizeof what, "iReadCardBas(1, buf) = %ld", rc);
         check(rc == 0, what, out);
-        if (rc == 0) check_fields(out, argv[2], argv[3]);
+        if (rc == 0) check_fields(out, argv[2], argv[3], "000000000000");
     } else if (strcmp(argv[1], "hsm") == 0 && argc == 4) {
         FILE *p;
         rc = iReadCardBas(1, out);
@@ -105,9 +109,21 @@ int main(int argc, char **argv) {
         rc = iReadCardBas_HSM_Step2(key, out);
         snprintf(what, sizeof what, "iReadCardBas_HSM_Step2 = %ld", rc);
         check(rc == 0, what, out);
-        if (rc == 0) check_fields(out, "3.00", argv[3]);
+        if (rc == 0) check_fields(out, "3.00", argv[3], "000000000000");
         rc = iReadCardBas_HSM_Step2(key, out);
         check(rc == SSCARD_E_PARAM, "Step 2 without Step 1 is -14", out);
+    } else if (strcmp(argv[1], "psam") == 0 && argc == 4) {
+        char sn[1024], term[1024];
+        rc = iReadCardBas(1, out);
+        snprintf(what, sizeof what, "3.0 card through the PSAM: iReadCardBas = %ld (want 0)", rc);
+        check(rc == 0, what, out);
+        if (rc == 0) check_fields(out, "3.00", argv[2], argv[3]);
+        rc = iGetReaderInfo(sn, term);
+        snprintf(what, sizeof what, "iGetReaderInfo = %ld, PSAM terminal number %s", rc, argv[3]);
+        check(rc == 0 && strcmp(term, argv[3]) == 0, what, term);
+        rc = iReadCardBas(1, out);
+        snprintf(what, sizeof what, "a second read reuses the open PSAM: %ld", rc);
+        check(rc == 0, what, out);
     } else if (strcmp(argv[1], "pin") == 0) {
         write_pin(argv[2], "000000");
         rc = iVerifyPIN(1, out);

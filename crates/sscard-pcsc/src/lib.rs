@@ -312,12 +312,23 @@ impl Transport for PcscCard {
     type Error = PcscError;
 
     fn transmit(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Self::Error> {
-        match self.card()?.transmit2(command, response) {
-            Ok(r) => Ok(r.len()),
-            Err((pcsc::Error::InsufficientBuffer, needed)) => {
-                Err(PcscError::BufferTooSmall { needed })
+        // Right after a card is inserted, pcscd (seen with vpcd) can refuse the first
+        // transmit with SCARD_E_NOT_TRANSACTED while the reader driver finishes the
+        // power-up. The command never reached the card, so sending it once more is safe;
+        // any other error is reported as is.
+        let mut retried = false;
+        loop {
+            match self.card()?.transmit2(command, response) {
+                Ok(r) => return Ok(r.len()),
+                Err((pcsc::Error::InsufficientBuffer, needed)) => {
+                    return Err(PcscError::BufferTooSmall { needed })
+                }
+                Err((pcsc::Error::NotTransacted, _)) if !retried => {
+                    retried = true;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err((e, _)) => return Err(e.into()),
             }
-            Err((e, _)) => Err(e.into()),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod conn;
+mod load;
 mod pin;
 
 use std::io::Write;
@@ -58,6 +59,9 @@ enum Cmd {
     /// The application directory (社会保障卡应用目录).
     #[command(subcommand)]
     Apps(admin::AppsCmd),
+    /// Load test: every reader (or those named) driven in parallel for a bounded time;
+    /// prints throughput and p50/p99 latency, exits non-zero on any error.
+    Load(load::LoadArgs),
 }
 
 #[derive(Subcommand)]
@@ -186,6 +190,7 @@ fn main() {
         Cmd::Hsm(HsmCmd::Read(args)) => admin::hsm_read(&args),
         Cmd::Hsm(HsmCmd::Answer) => admin::hsm_answer(),
         Cmd::Apps(cmd) => admin::apps(&cmd),
+        Cmd::Load(args) => load::run(&args),
     };
     if let Err(e) = result {
         // A closed pipe (`sscard apps list | head`) is not an error of ours.

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Load test through the real pcscd (issue 10): an emulated card in every vpcd slot
+# (two), `sscard load` drives both readers in parallel for a bounded time with a mix of
+# basic-information reads and PIN verifications (a wrong PIN, then the right one), and
+# must report zero errors. Prints the throughput and p50/p99 per operation.
+#
+#   SSCARD_LOAD_SECONDS  how long the clients run (default 10; the benchmark uses 60)
+#   SSCARD_BIN           the sscard binary (default target/release/sscard)
+#
+# Prints "N passed, M failed".
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+# shellcheck source=SCRIPTDIR/../lib/pcscd.sh
+source "$ROOT/tools/lib/pcscd.sh"
+
+BIN=${SSCARD_BIN:-target/release/sscard}
+SECONDS_TO_RUN=${SSCARD_LOAD_SECONDS:-10}
+READER0="$SSCARD_FRIENDLYNAME 00 00"
+READER1="$SSCARD_FRIENDLYNAME 00 01"
+passed=0
+failed=0
+check() { # check DESCRIPTION STATUS
+	if [[ $2 == 0 ]]; then
+		echo "ok   $1"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $1"
+		failed=$((failed + 1))
+	fi
+}
+
+tmp=$(mktemp -d)
+trap 'sscard_pcscd_stop; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40500}")
+sscard_pcscd_start "$tmp/pcscd" "$port" >&2
+
+limit=$((SECONDS_TO_RUN + 60))
+for slot in 0 1; do
+	timeout -k 5 "$limit" "$BIN" emulate --port $((port + slot)) 2>>"$tmp/emulator$slot.log" &
+	sscard_track_pid $! "sscard emulate (slot $slot)"
+done
+for r in "$READER0" "$READER1"; do
+	sscard_wait_card "$r" 10 >/dev/null
+done
+
+echo 123456 >"$tmp/pin"
+rc=0
+out=$(timeout -k 5 "$limit" "$BIN" load --reader "$READER0" --reader "$READER1" \
+	--seconds "$SECONDS_TO_RUN" --mix read,pin --pin-file "$tmp/pin" 2>&1) || rc=$?
+echo "$out"
+check "sscard load on both slots for ${SECONDS_TO_RUN}s exits 0" "$rc"
+grep -q '^errors: 0$' <<<"$out"
+check "zero errors" $?
+reads=$(awk '$1 == "read" {print $2}' <<<"$out")
+pins=$(awk '$1 == "pin" {print $2}' <<<"$out")
+[[ ${reads:-0} -gt 0 && ${pins:-0} -gt 0 ]]
+check "both operations ran (read ${reads:-0}, pin ${pins:-0})" $?
+clients=$(grep -c '^client .*: [1-9][0-9]* operations$' <<<"$out" || true)
+[[ $clients == 2 ]]
+check "both clients made progress ($clients of 2)" $?
+
+echo "$passed passed, $failed failed"
+((failed == 0))

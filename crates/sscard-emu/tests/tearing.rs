@@ -45,22 +45,70 @@ fn tx(rt: &mut Runtime<SsCard>, apdu: &str) -> String {
     hex::to_string(&rt.transmit(&hex::to_vec(apdu).unwrap()))
 }
 
-/// EXTERNAL AUTHENTICATE with the UK of EF05/EF06 (key 04), as a PSAM would compute it.
-fn ext_auth_04(rt: &mut Runtime<SsCard>) -> String {
-    let r = tx(rt, "0084000008");
-    let r: [u8; 8] = hex::to_vec(&r[..16]).unwrap().try_into().unwrap();
+/// The card's key `id`, diversified as the emulated card (and a PSAM) derive it.
+fn card_key(id: u8) -> AnyKey {
     let keys = KeySet::from_json(EMULATION_KEYS_JSON).unwrap();
-    let entry = keys.by_card_key(0x04).unwrap();
+    let entry = keys.by_card_key(id).unwrap();
     let atr = hex::to_vec(&Image::from_json(FULL_IMAGE_JSON).unwrap().atr).unwrap();
     let path =
         DivPath::from_card(&atr, "330100D15600000500A1B2C3D4E5F607", entry.levels()).unwrap();
-    let key = EmulationScheme
+    EmulationScheme
         .diversify(&AnyKey::Des3(Des3Key::from_double(*entry.des3)), &path)
-        .unwrap();
-    let c = auth::cryptogram(&EmulationScheme, &key, &r, &r).unwrap();
+        .unwrap()
+}
+
+/// EXTERNAL AUTHENTICATE with card key `id`, as a PSAM would compute it.
+fn ext_auth(rt: &mut Runtime<SsCard>, id: u8) -> String {
+    let r = tx(rt, "0084000008");
+    let r: [u8; 8] = hex::to_vec(&r[..16]).unwrap().try_into().unwrap();
+    let c = auth::cryptogram(&EmulationScheme, &card_key(id), &r, &r).unwrap();
     tx(
         rt,
-        &format!("0082000410{}{}", hex::to_string(&c), hex::to_string(&r)),
+        &format!(
+            "008200{id:02X}10{}{}",
+            hex::to_string(&c),
+            hex::to_string(&r)
+        ),
+    )
+}
+
+/// EXTERNAL AUTHENTICATE with the UK of EF05/EF06 (key 04).
+fn ext_auth_04(rt: &mut Runtime<SsCard>) -> String {
+    ext_auth(rt, 0x04)
+}
+
+/// RELOAD PIN to 654321 as a terminal does it: external authentication with the PUK
+/// (06), a challenge, the PIN block under the STK's (09) process key, and the MAC.
+/// Returns the first answer that is not 9000, else the reload's.
+fn reload_pin(rt: &mut Runtime<SsCard>) -> String {
+    let auth = ext_auth(rt, 0x06);
+    if auth != "9000" {
+        return auth;
+    }
+    let r = tx(rt, "0084000008");
+    if !r.ends_with("9000") {
+        return r;
+    }
+    let challenge: [u8; 8] = hex::to_vec(&r[..16]).unwrap().try_into().unwrap();
+    let process = EmulationScheme
+        .process_key(&card_key(0x09), &challenge)
+        .unwrap();
+    let mut block = *sscard_crypto::pin::Pin::new("654321")
+        .unwrap()
+        .card_block_des3()
+        .unwrap();
+    process.ecb_encrypt(&mut block).unwrap();
+    let mut mac = sscard_crypto::mac::PsamMac::new(&process, &[0; 8]).unwrap();
+    mac.update(&[0x84, 0x24, 0x00, 0x01, 0x0C]);
+    mac.update(&block);
+    let mac = mac.finalize();
+    tx(
+        rt,
+        &format!(
+            "842400010C{}{}",
+            hex::to_string(&block),
+            hex::to_string(&mac[..4])
+        ),
     )
 }
 
@@ -72,13 +120,14 @@ fn setup(rt: &mut Runtime<SsCard>) {
     assert_eq!(ext_auth_04(rt), "9000");
 }
 
-const OPS: [(&str, Op); 4] = [
+const OPS: [(&str, Op); 5] = [
     ("update record", |rt| {
         tx(rt, "00DC072C0B0709423939393939393939")
     }),
     ("verify, wrong PIN", |rt| tx(rt, "0020000003000000")),
     ("verify, right PIN", |rt| tx(rt, "0020000003123456")),
     ("change PIN", |rt| tx(rt, "805E010007123456FF654321")),
+    ("reload PIN", reload_pin),
 ];
 
 fn state_after(dir: &Path, name: &str, op: Option<Op>) -> (CardState, Option<String>) {
@@ -143,6 +192,20 @@ fn every_cut_leaves_old_or_new() {
         }
     }
     assert_eq!(cases, OPS.len() * 3 * TearPoint::ALL.len());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn reload_changes_the_pin_and_resets_the_tries() {
+    let dir = std::env::temp_dir().join(format!("sscard-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("card.json");
+    let mut rt = card(&file);
+    assert_eq!(tx(&mut rt, SELECT), "611B");
+    assert_eq!(tx(&mut rt, "0020000003000000"), "63C5");
+    assert_eq!(reload_pin(&mut rt), "9000");
+    assert_eq!(tx(&mut rt, "0020000003123456"), "63C5");
+    assert_eq!(tx(&mut rt, "0020000003654321"), "9000");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -268,6 +268,7 @@ for r in "$READER0" "$READER1"; do
 	sscard_wait_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" >/dev/null || abort "no card appeared in '$r'"
 done
 ok "3.00/SM4 card in '$READER0', emulated sx3 PSAM in '$READER1'"
+run_check "pinhsm" SSCARD_READER="$READER0" SSCARD_PIN_SOURCE="file:$WORK/pin" -- pinhsm "$FFI_DIR/sscard-test-hsm" "$WORK/pin"
 run_check "psam" SSCARD_READER="$READER0" SSCARD_PSAM_READER="vpcd 00 01" SSCARD_DEVICE_NUMBER=$DEVICE -- psam $DEVICE 000000000001
 out=$(SSCARD_READER="$READER0" SSCARD_PSAM_READER="no such reader" SSCARD_DEVICE_NUMBER=$DEVICE timeout 60 "$WORK/ffi_check" hsm "$FFI_DIR/sscard-test-hsm" $DEVICE 2>&1) || true
 count "$out"

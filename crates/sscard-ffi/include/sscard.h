@@ -217,23 +217,44 @@ long SSCARD_CALL iWriteCard_HSM_Step1(int iType, const char *pCardInfo, const ch
 /* Not supported (-13). */
 long SSCARD_CALL iWriteCard_HSM_Step2(const char *pKey, const char *pWriteData, char *pOutInfo);
 
-/* Not supported (-13): the only public description of this flow is self-contradictory. */
+/*
+ * PIN reload (重装) through an HSM, Step 1: pCardInfo `卡识别码|卡号|` is checked against the card (-22); pOutInfo receives `算法标识|PUK地址|过程因子|原始数据|` for the HSM (PUK address: hsm_puk_address, default 0090).
+ * The card stays connected until Step 3; any other call in between voids the flow.
+ */
 long SSCARD_CALL iReloadPIN_HSM_Step1(int iType, const char *pCardInfo, char *pOutInfo);
 
-/* Not supported (-13). */
+/* iReloadPIN_HSM_Step1 with the buffer size in *pOutLen; *pOutLen receives the size needed. */
+long SSCARD_CALL iReloadPIN_HSM_Step1_ex(int iType, const char *pCardInfo, char *pOutInfo, size_t *pOutLen);
+
+/* Step 2: pKey is the HSM's external authentication for the PUK (32 hex digits); the new PIN comes from pin_source (new, then again: -34 if they differ). pOutInfo receives `算法标识|STK地址|随机数|命令头|新密码|` (STK address: hsm_stk_address, default 0173; command header 842400010C for 3DES, 8424000114 for SM4). */
 long SSCARD_CALL iReloadPIN_HSM_Step2(const char *pKey, char *pOutInfo);
 
-/* Not supported (-13). */
+/* iReloadPIN_HSM_Step2 with the buffer size in *pOutLen; *pOutLen receives the size needed. */
+long SSCARD_CALL iReloadPIN_HSM_Step2_ex(const char *pKey, char *pOutInfo, size_t *pOutLen);
+
+/* Step 3: pKey is the HSM's answer, the body of `84 24` in hex (enciphered PIN block ‖ 4-byte MAC); pOutInfo receives an empty string. -14 without Step 2 or for an answer of the wrong length. */
 long SSCARD_CALL iReloadPIN_HSM_Step3(const char *pKey, char *pOutInfo);
 
-/* Not supported (-13). */
+/* iReloadPIN_HSM_Step3 with the buffer size in *pOutLen; *pOutLen receives the size needed. */
+long SSCARD_CALL iReloadPIN_HSM_Step3_ex(const char *pKey, char *pOutInfo, size_t *pOutLen);
+
+/* PIN unblock (解锁) through an HSM, Step 1: as iReloadPIN_HSM_Step1. */
 long SSCARD_CALL iUnblockPIN_HSM_Step1(int iType, const char *pCardInfo, char *pOutInfo);
 
-/* Not supported (-13). */
+/* iUnblockPIN_HSM_Step1 with the buffer size in *pOutLen; *pOutLen receives the size needed. */
+long SSCARD_CALL iUnblockPIN_HSM_Step1_ex(int iType, const char *pCardInfo, char *pOutInfo, size_t *pOutLen);
+
+/* Step 2: pKey is the HSM's external authentication for the PUK (32 hex digits). pOutInfo receives `算法标识|STK地址|随机数|8424000004|` for the HSM's MAC. */
 long SSCARD_CALL iUnblockPIN_HSM_Step2(const char *pKey, char *pOutInfo);
 
-/* Not supported (-13). */
+/* iUnblockPIN_HSM_Step2 with the buffer size in *pOutLen; *pOutLen receives the size needed. */
+long SSCARD_CALL iUnblockPIN_HSM_Step2_ex(const char *pKey, char *pOutInfo, size_t *pOutLen);
+
+/* Step 3: pKey is the HSM's 4-byte MAC in hex; pOutInfo receives an empty string. -14 without Step 2 or for an answer of the wrong length. */
 long SSCARD_CALL iUnblockPIN_HSM_Step3(const char *pKey, char *pOutInfo);
+
+/* iUnblockPIN_HSM_Step3 with the buffer size in *pOutLen; *pOutLen receives the size needed. */
+long SSCARD_CALL iUnblockPIN_HSM_Step3_ex(const char *pKey, char *pOutInfo, size_t *pOutLen);
 
 /* Not supported (-13): the medical purse (DF04) is not implemented. */
 long SSCARD_CALL iDoDebit(int iType, const char *pCardInfo, const char *pPayInfo, char *pOutInfo);

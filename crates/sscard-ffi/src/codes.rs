@@ -12,7 +12,7 @@
 use std::os::raw::c_long;
 
 use sscard_apdu::{ExchangeError, Status, TransportError, TransportErrorKind};
-use sscard_ssse::hsm::HsmError;
+use sscard_ssse::hsm::{HsmError, PinHsmError};
 use sscard_ssse::security::AuthError;
 use sscard_ssse::{ReadError, Step};
 
@@ -176,6 +176,18 @@ pub fn from_hsm<E: TransportError + std::fmt::Display>(e: &HsmError<E>) -> Failu
         HsmError::Card(e) => from_read(e),
         HsmError::NotRequired => Failure::new(SSCARD_E_HSM_NOT_REQUIRED, e.to_string()),
         HsmError::InternalAuthMismatch => Failure::new(SSCARD_E_HSM_MISMATCH, e.to_string()),
+        _ => Failure::new(SSCARD_E_INTERNAL, e.to_string()),
+    }
+}
+
+/// The code of a failed PIN HSM step.
+pub fn from_pin_hsm<E: TransportError + std::fmt::Display>(e: &PinHsmError<E>) -> Failure {
+    match e {
+        PinHsmError::Card(e) => from_read(e),
+        PinHsmError::OutOfOrder | PinHsmError::AnswerLength { .. } => {
+            Failure::new(SSCARD_E_PARAM, e.to_string())
+        }
+        PinHsmError::Algorithm(_) => Failure::new(SSCARD_E_PSAM_ALGORITHM, e.to_string()),
         _ => Failure::new(SSCARD_E_INTERNAL, e.to_string()),
     }
 }

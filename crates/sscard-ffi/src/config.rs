@@ -15,6 +15,8 @@
 //! | `pin_timeout_s` | `SSCARD_PIN_TIMEOUT_S` | seconds a `command:` PIN source may take | `60` |
 //! | `device_number` | `SSCARD_DEVICE_NUMBER` | 终端设备号 for iReadCardBas (and the HSM Step 1 string when set) | empty |
 //! | `card_wait_ms` | `SSCARD_CARD_WAIT_MS` | how long to wait for a card | `0` |
+//! | `hsm_puk_address` | `SSCARD_HSM_PUK_ADDRESS` | the HSM's key address of the PIN-unblock key (4 hex digits), in the PIN HSM steps | `0090` |
+//! | `hsm_stk_address` | `SSCARD_HSM_STK_ADDRESS` | the HSM's key address of the secure-transport key | `0173` |
 //! | `emulated_image` | `SSCARD_EMULATED_IMAGE` | card image JSON for `mode = emulated` | the built-in sample card |
 //!
 //! `SSCARD_INI` names the ini file; without it the library looks for `sscard.ini` in
@@ -107,6 +109,8 @@ pub struct Config {
     pub card_wait: Duration,
     /// Card image for the emulated mode (`None`: the built-in sample).
     pub emulated_image: Option<PathBuf>,
+    /// The HSM's key addresses for the PIN HSM steps.
+    pub hsm_addresses: sscard_ssse::hsm::HsmKeyAddresses,
     /// The ini file that was read, if any.
     pub ini: Option<PathBuf>,
 }
@@ -126,6 +130,7 @@ impl Default for Config {
             device_number: String::new(),
             card_wait: Duration::ZERO,
             emulated_image: None,
+            hsm_addresses: sscard_ssse::hsm::HsmKeyAddresses::default(),
             ini: None,
         }
     }
@@ -146,7 +151,7 @@ pub struct ConfigError {
 }
 
 /// The keys, in ini spelling; the environment variable is `SSCARD_` + upper case.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 15] = [
     "mode",
     "reader",
     "reader_index",
@@ -158,6 +163,8 @@ pub const KEYS: [&str; 13] = [
     "pin_source",
     "pin_timeout_s",
     "device_number",
+    "hsm_puk_address",
+    "hsm_stk_address",
     "card_wait_ms",
     "emulated_image",
 ];
@@ -320,6 +327,17 @@ impl Config {
             "pin_timeout_s" => {
                 let s: u64 = value.parse().map_err(|_| "want whole seconds")?;
                 self.pin_timeout = Duration::from_secs(s.clamp(1, 3600));
+            }
+            "hsm_puk_address" | "hsm_stk_address" => {
+                let address = sscard_apdu::hex::decode_array::<2>(value)
+                    .ok()
+                    .filter(|_| value.len() == 4)
+                    .ok_or("want 4 hex digits")?;
+                if key == "hsm_puk_address" {
+                    self.hsm_addresses.puk = address;
+                } else {
+                    self.hsm_addresses.stk = address;
+                }
             }
             "device_number" => {
                 if value.contains('|') {

@@ -18,6 +18,8 @@ use std::os::raw::{c_char, c_int, c_long};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, MutexGuard};
 
+use sscard_ssse::hsm::PinOp;
+
 use crate::codes::{
     Failure, Outcome, SSCARD_E_BUFFER_TOO_SMALL, SSCARD_E_CONFIG, SSCARD_E_DATA_LENGTH,
     SSCARD_E_ILLEGAL_CHARS, SSCARD_E_INTERNAL, SSCARD_E_PARAM, SSCARD_E_UNSUPPORTED,
@@ -719,60 +721,207 @@ pub unsafe extern "system" fn iWriteCard_HSM_Step2(
     unsupported(pOutInfo, "iWriteCard_HSM_Step2")
 }
 
-/// Not supported (-13): the only public description of this flow is self-contradictory.
+/// PIN reload (重装) through an HSM, Step 1: pCardInfo `卡识别码|卡号|` is checked against the card (-22); pOutInfo receives `算法标识|PUK地址|过程因子|原始数据|` for the HSM (PUK address: hsm_puk_address, default 0090).
+/// The card stays connected until Step 3; any other call in between voids the flow.
 #[no_mangle]
 pub unsafe extern "system" fn iReloadPIN_HSM_Step1(
-    _iType: c_int,
-    _pCardInfo: *const c_char,
+    iType: c_int,
+    pCardInfo: *const c_char,
     pOutInfo: *mut c_char,
 ) -> c_long {
-    unsupported(pOutInfo, "iReloadPIN_HSM_Step1")
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let info = unsafe { input(pCardInfo) };
+    // SAFETY: the caller passes NULL or a buffer of the customary 1024 bytes.
+    let out = unsafe { Out::legacy(pOutInfo) };
+    call(&out, false, |s| {
+        let info = text(s, info, "pCardInfo", true)?;
+        ops::pin_hsm_step1(s, iType, &info, PinOp::Reload)
+    })
 }
 
-/// Not supported (-13).
+/// iReloadPIN_HSM_Step1 with the buffer size in *pOutLen; *pOutLen receives the size needed.
+#[no_mangle]
+pub unsafe extern "system" fn iReloadPIN_HSM_Step1_ex(
+    iType: c_int,
+    pCardInfo: *const c_char,
+    pOutInfo: *mut c_char,
+    pOutLen: *mut usize,
+) -> c_long {
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let info = unsafe { input(pCardInfo) };
+    // SAFETY: the caller passes a valid size_t and a buffer of *pOutLen bytes (or NULLs).
+    let out = unsafe { Out::ex(pOutInfo, pOutLen) };
+    call(&out, true, |s| {
+        let info = text(s, info, "pCardInfo", true)?;
+        ops::pin_hsm_step1(s, iType, &info, PinOp::Reload)
+    })
+}
+
+/// Step 2: pKey is the HSM's external authentication for the PUK (32 hex digits); the new PIN comes from pin_source (new, then again: -34 if they differ). pOutInfo receives `算法标识|STK地址|随机数|命令头|新密码|` (STK address: hsm_stk_address, default 0173; command header 842400010C for 3DES, 8424000114 for SM4).
 #[no_mangle]
 pub unsafe extern "system" fn iReloadPIN_HSM_Step2(
-    _pKey: *const c_char,
+    pKey: *const c_char,
     pOutInfo: *mut c_char,
 ) -> c_long {
-    unsupported(pOutInfo, "iReloadPIN_HSM_Step2")
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes NULL or a buffer of the customary 1024 bytes.
+    let out = unsafe { Out::legacy(pOutInfo) };
+    call(&out, false, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step2(s, &key, PinOp::Reload)
+    })
 }
 
-/// Not supported (-13).
+/// iReloadPIN_HSM_Step2 with the buffer size in *pOutLen; *pOutLen receives the size needed.
+#[no_mangle]
+pub unsafe extern "system" fn iReloadPIN_HSM_Step2_ex(
+    pKey: *const c_char,
+    pOutInfo: *mut c_char,
+    pOutLen: *mut usize,
+) -> c_long {
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes a valid size_t and a buffer of *pOutLen bytes (or NULLs).
+    let out = unsafe { Out::ex(pOutInfo, pOutLen) };
+    call(&out, true, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step2(s, &key, PinOp::Reload)
+    })
+}
+
+/// Step 3: pKey is the HSM's answer, the body of `84 24` in hex (enciphered PIN block ‖ 4-byte MAC); pOutInfo receives an empty string. -14 without Step 2 or for an answer of the wrong length.
 #[no_mangle]
 pub unsafe extern "system" fn iReloadPIN_HSM_Step3(
-    _pKey: *const c_char,
+    pKey: *const c_char,
     pOutInfo: *mut c_char,
 ) -> c_long {
-    unsupported(pOutInfo, "iReloadPIN_HSM_Step3")
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes NULL or a buffer of the customary 1024 bytes.
+    let out = unsafe { Out::legacy(pOutInfo) };
+    call(&out, false, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step3(s, &key, PinOp::Reload)
+    })
 }
 
-/// Not supported (-13).
+/// iReloadPIN_HSM_Step3 with the buffer size in *pOutLen; *pOutLen receives the size needed.
+#[no_mangle]
+pub unsafe extern "system" fn iReloadPIN_HSM_Step3_ex(
+    pKey: *const c_char,
+    pOutInfo: *mut c_char,
+    pOutLen: *mut usize,
+) -> c_long {
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes a valid size_t and a buffer of *pOutLen bytes (or NULLs).
+    let out = unsafe { Out::ex(pOutInfo, pOutLen) };
+    call(&out, true, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step3(s, &key, PinOp::Reload)
+    })
+}
+
+/// PIN unblock (解锁) through an HSM, Step 1: as iReloadPIN_HSM_Step1.
 #[no_mangle]
 pub unsafe extern "system" fn iUnblockPIN_HSM_Step1(
-    _iType: c_int,
-    _pCardInfo: *const c_char,
+    iType: c_int,
+    pCardInfo: *const c_char,
     pOutInfo: *mut c_char,
 ) -> c_long {
-    unsupported(pOutInfo, "iUnblockPIN_HSM_Step1")
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let info = unsafe { input(pCardInfo) };
+    // SAFETY: the caller passes NULL or a buffer of the customary 1024 bytes.
+    let out = unsafe { Out::legacy(pOutInfo) };
+    call(&out, false, |s| {
+        let info = text(s, info, "pCardInfo", true)?;
+        ops::pin_hsm_step1(s, iType, &info, PinOp::Unblock)
+    })
 }
 
-/// Not supported (-13).
+/// iUnblockPIN_HSM_Step1 with the buffer size in *pOutLen; *pOutLen receives the size needed.
+#[no_mangle]
+pub unsafe extern "system" fn iUnblockPIN_HSM_Step1_ex(
+    iType: c_int,
+    pCardInfo: *const c_char,
+    pOutInfo: *mut c_char,
+    pOutLen: *mut usize,
+) -> c_long {
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let info = unsafe { input(pCardInfo) };
+    // SAFETY: the caller passes a valid size_t and a buffer of *pOutLen bytes (or NULLs).
+    let out = unsafe { Out::ex(pOutInfo, pOutLen) };
+    call(&out, true, |s| {
+        let info = text(s, info, "pCardInfo", true)?;
+        ops::pin_hsm_step1(s, iType, &info, PinOp::Unblock)
+    })
+}
+
+/// Step 2: pKey is the HSM's external authentication for the PUK (32 hex digits). pOutInfo receives `算法标识|STK地址|随机数|8424000004|` for the HSM's MAC.
 #[no_mangle]
 pub unsafe extern "system" fn iUnblockPIN_HSM_Step2(
-    _pKey: *const c_char,
+    pKey: *const c_char,
     pOutInfo: *mut c_char,
 ) -> c_long {
-    unsupported(pOutInfo, "iUnblockPIN_HSM_Step2")
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes NULL or a buffer of the customary 1024 bytes.
+    let out = unsafe { Out::legacy(pOutInfo) };
+    call(&out, false, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step2(s, &key, PinOp::Unblock)
+    })
 }
 
-/// Not supported (-13).
+/// iUnblockPIN_HSM_Step2 with the buffer size in *pOutLen; *pOutLen receives the size needed.
+#[no_mangle]
+pub unsafe extern "system" fn iUnblockPIN_HSM_Step2_ex(
+    pKey: *const c_char,
+    pOutInfo: *mut c_char,
+    pOutLen: *mut usize,
+) -> c_long {
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes a valid size_t and a buffer of *pOutLen bytes (or NULLs).
+    let out = unsafe { Out::ex(pOutInfo, pOutLen) };
+    call(&out, true, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step2(s, &key, PinOp::Unblock)
+    })
+}
+
+/// Step 3: pKey is the HSM's 4-byte MAC in hex; pOutInfo receives an empty string. -14 without Step 2 or for an answer of the wrong length.
 #[no_mangle]
 pub unsafe extern "system" fn iUnblockPIN_HSM_Step3(
-    _pKey: *const c_char,
+    pKey: *const c_char,
     pOutInfo: *mut c_char,
 ) -> c_long {
-    unsupported(pOutInfo, "iUnblockPIN_HSM_Step3")
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes NULL or a buffer of the customary 1024 bytes.
+    let out = unsafe { Out::legacy(pOutInfo) };
+    call(&out, false, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step3(s, &key, PinOp::Unblock)
+    })
+}
+
+/// iUnblockPIN_HSM_Step3 with the buffer size in *pOutLen; *pOutLen receives the size needed.
+#[no_mangle]
+pub unsafe extern "system" fn iUnblockPIN_HSM_Step3_ex(
+    pKey: *const c_char,
+    pOutInfo: *mut c_char,
+    pOutLen: *mut usize,
+) -> c_long {
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let key = unsafe { input(pKey) };
+    // SAFETY: the caller passes a valid size_t and a buffer of *pOutLen bytes (or NULLs).
+    let out = unsafe { Out::ex(pOutInfo, pOutLen) };
+    call(&out, true, |s| {
+        let key = text(s, key, "pKey", true)?;
+        ops::pin_hsm_step3(s, &key, PinOp::Unblock)
+    })
 }
 
 /// Not supported (-13): the medical purse (DF04) is not implemented.

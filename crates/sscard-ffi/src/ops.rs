@@ -7,17 +7,17 @@ use std::os::raw::c_int;
 use sscard_apdu::hex;
 use sscard_crypto::keys::Algorithm;
 use sscard_fs::{Address, SSSE_EF05};
-use sscard_ssse::hsm::{self, Step2Key};
+use sscard_ssse::hsm::{self, PinOp, Step2Key};
 use sscard_ssse::security::{self, CardContext};
 use sscard_ssse::{Pin, Selection};
 
 use crate::codes::{
-    from_auth, from_hsm, from_read, Failure, ModuleCode, Outcome, SSCARD_E_CARD_ID_FORMAT,
-    SSCARD_E_DATA_MISMATCH, SSCARD_E_INTERNAL, SSCARD_E_PARAM, SSCARD_E_PIN_CONFIRM,
-    SSCARD_E_PSAM_ALGORITHM,
+    from_auth, from_hsm, from_pin_hsm, from_read, Failure, ModuleCode, Outcome,
+    SSCARD_E_CARD_ID_FORMAT, SSCARD_E_DATA_MISMATCH, SSCARD_E_INTERNAL, SSCARD_E_PARAM,
+    SSCARD_E_PIN_CONFIRM, SSCARD_E_PSAM_ALGORITHM,
 };
 use crate::pin::{obtain, parse_pin, Prompt};
-use crate::session::{Module, Opened, PendingHsm, Session};
+use crate::session::{HsmState, Module, Opened, PendingHsm, Session};
 
 /// Where a PIN comes from for one call.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +106,7 @@ struct Facts {
     card_id: String,
     card_number: String,
     algorithm: Algorithm,
+    algorithm_id: u8,
 }
 
 fn facts(ctx: &Ctx<'_>, card: &mut Opened) -> Outcome<Facts> {
@@ -141,6 +142,7 @@ fn facts(ctx: &Ctx<'_>, card: &mut Opened) -> Outcome<Facts> {
         card_id: get("card_id"),
         card_number: get("card_number"),
         algorithm,
+        algorithm_id: id,
     })
 }
 
@@ -428,7 +430,10 @@ pub fn hsm_step1(s: &mut Session, itype: c_int) -> Outcome<String> {
     let device = (!s.config.device_number.is_empty()).then_some(s.config.device_number.as_str());
     match hsm::step1(&mut opened.ex, &s.profile, &opened.atr, device) {
         Ok((step1, state)) => {
-            s.pending = Some(PendingHsm { opened, state });
+            s.pending = Some(PendingHsm {
+                opened,
+                state: HsmState::Basic(state),
+            });
             Ok(step1.to_string())
         }
         Err(e) => {
@@ -443,7 +448,12 @@ pub fn hsm_step1(s: &mut Session, itype: c_int) -> Outcome<String> {
 pub fn hsm_step2(s: &mut Session, key: &str) -> Outcome<String> {
     let key =
         Step2Key::parse(key).map_err(|e| Failure::new(SSCARD_E_PARAM, format!("pKey: {e}")))?;
-    let Some(PendingHsm { mut opened, state }) = s.pending.take() else {
+    let Some(PendingHsm {
+        mut opened,
+        state: HsmState::Basic(state),
+    }) = s.pending.take()
+    else {
+        s.discard_pending();
         return Err(Failure::new(
             SSCARD_E_PARAM,
             "call iReadCardBas_HSM_Step1 first (no other call in between)",
@@ -453,4 +463,134 @@ pub fn hsm_step2(s: &mut Session, key: &str) -> Outcome<String> {
     s.close(opened);
     let basic = result.map_err(|e| from_hsm(&e))?;
     Ok(basic.ireadcardbas(s.module.terminal_number(), &s.config.device_number))
+}
+
+/// `iReloadPIN_HSM_Step1` / `iUnblockPIN_HSM_Step1`: checks pCardInfo (`卡识别码|卡号|`)
+/// against the card and returns `算法标识|PUK地址|过程因子|原始数据|` for the HSM; the
+/// card stays connected for Step 2.
+pub fn pin_hsm_step1(s: &mut Session, itype: c_int, card_info: &str, op: PinOp) -> Outcome<String> {
+    s.discard_pending();
+    let mut opened = s.open(itype)?;
+    let ctx = Ctx {
+        profile: &s.profile,
+        module: &mut s.module,
+        device_number: &s.config.device_number,
+    };
+    let result = facts(&ctx, &mut opened).and_then(|f| {
+        check_card_info(card_info, &f, true)?;
+        hsm::pin_step1(&mut opened.ex, op, f.algorithm_id, s.config.hsm_addresses)
+            .map_err(|e| from_pin_hsm(&e))
+    });
+    match result {
+        Ok((step1, state)) => {
+            s.pending = Some(PendingHsm {
+                opened,
+                state: HsmState::Pin(state),
+            });
+            Ok(step1.to_string())
+        }
+        Err(e) => {
+            s.close(opened);
+            Err(e)
+        }
+    }
+}
+
+/// Takes the pending PIN flow of `op`, or fails with −14 (and voids anything pending).
+fn take_pin_pending(s: &mut Session, op: PinOp, step3: bool) -> Outcome<(Opened, hsm::PinPending)> {
+    match s.pending.take() {
+        Some(PendingHsm {
+            opened,
+            state: HsmState::Pin(state),
+        }) if state.op() == op && state.awaiting_step3() == step3 => Ok((opened, state)),
+        other => {
+            if let Some(p) = other {
+                s.close(p.opened);
+            }
+            let name = match op {
+                PinOp::Reload => "iReloadPIN_HSM",
+                PinOp::Unblock => "iUnblockPIN_HSM",
+            };
+            let before = if step3 { "Step2" } else { "Step1" };
+            Err(Failure::new(
+                SSCARD_E_PARAM,
+                format!("call {name}_{before} first (no other call in between)"),
+            ))
+        }
+    }
+}
+
+fn hex16(text: &str, what: &str) -> Outcome<[u8; 16]> {
+    let text = text.trim().trim_end_matches('|');
+    if text.len() != 32 {
+        return Err(Failure::new(
+            SSCARD_E_PARAM,
+            format!("{what}: want 32 hex digits"),
+        ));
+    }
+    hex::decode_array::<16>(text)
+        .map_err(|_| Failure::new(SSCARD_E_PARAM, format!("{what}: want 32 hex digits")))
+}
+
+/// `iReloadPIN_HSM_Step2` / `iUnblockPIN_HSM_Step2`: pKey is the HSM's external
+/// authentication (32 hex digits) for the PUK; returns `算法标识|STK地址|随机数|命令头|新密码|`
+/// (unblock: without the PIN). The new PIN comes from the configured PIN source (new,
+/// then again), since the standard Step 2 has no PIN parameter.
+pub fn pin_hsm_step2(s: &mut Session, key: &str, op: PinOp) -> Outcome<String> {
+    let (mut opened, mut state) = take_pin_pending(s, op, false)?;
+    let prepared = hex16(key, "pKey").and_then(|external| {
+        if op == PinOp::Unblock {
+            return Ok((external, None));
+        }
+        let got = pins(
+            s,
+            &[
+                (PinInput::Source, Prompt::New),
+                (PinInput::Source, Prompt::New),
+            ],
+        )?;
+        match got.as_slice() {
+            [new, again] if new.bcd() == again.bcd() => Ok((external, Some(new.clone()))),
+            _ => Err(Failure::new(
+                SSCARD_E_PIN_CONFIRM,
+                "两次输入的新密码不一致 (the two new PINs differ)",
+            )),
+        }
+    });
+    let result = prepared.and_then(|(external, new)| {
+        hsm::pin_step2(
+            &mut opened.ex,
+            &s.profile,
+            &mut state,
+            &external,
+            new.as_ref(),
+        )
+        .map_err(|e| from_pin_hsm(&e))
+    });
+    match result {
+        Ok(step2) => {
+            s.pending = Some(PendingHsm {
+                opened,
+                state: HsmState::Pin(state),
+            });
+            Ok(step2.to_string())
+        }
+        Err(e) => {
+            s.close(opened);
+            Err(e)
+        }
+    }
+}
+
+/// `iReloadPIN_HSM_Step3` / `iUnblockPIN_HSM_Step3`: pKey is the HSM's answer, the body
+/// of `84 24` in hex (reload: enciphered PIN block ‖ MAC; unblock: MAC).
+pub fn pin_hsm_step3(s: &mut Session, key: &str, op: PinOp) -> Outcome<String> {
+    let body = hex::to_vec(key.trim().trim_end_matches('|'))
+        .map_err(|_| Failure::new(SSCARD_E_PARAM, "pKey: want hex digits"));
+    let (mut opened, state) = take_pin_pending(s, op, true)?;
+    let result = body.and_then(|body| {
+        hsm::pin_step3(&mut opened.ex, state, &body).map_err(|e| from_pin_hsm(&e))
+    });
+    s.close(opened);
+    result.map(|()| String::new())
 }

@@ -14,7 +14,7 @@ use sscard_emu::{EmulatedReader, Runtime, SsCard};
 use sscard_fs::keys::KeySet;
 use sscard_fs::{Image, Profile};
 use sscard_pcsc::{Disposition, PcscCard, PcscError, Readers};
-use sscard_ssse::hsm::HsmPending;
+use sscard_ssse::hsm::{HsmPending, PinPending};
 use sscard_ssse::psam::{KeyMap, Psam, PsamError, PsamStep};
 use sscard_ssse::security::{
     CardContext, SecureTransport, SecurityModule, SoftKeys, SoftKeysError,
@@ -328,8 +328,17 @@ impl SecureTransport for Module {
 pub struct PendingHsm {
     /// The card.
     pub opened: Opened,
-    /// What Step 2 needs.
-    pub state: HsmPending,
+    /// What the next step needs.
+    pub state: HsmState,
+}
+
+/// Which HSM flow is waiting for its next step.
+#[derive(Debug)]
+pub enum HsmState {
+    /// iReadCardBas_HSM: Step 2 next.
+    Basic(HsmPending),
+    /// iReloadPIN_HSM / iUnblockPIN_HSM: Step 2 or Step 3 next.
+    Pin(PinPending),
 }
 
 /// The process's card session.

@@ -450,6 +450,115 @@ fn third_generation_card_with_keys_or_through_the_hsm_steps() {
     );
 }
 
+/// The three PIN HSM steps in process, answered by the software HSM on the emulation
+/// keys (which learns the card from the application, as a real HSM does).
+#[test]
+fn pin_reload_and_unblock_through_the_hsm_steps() {
+    use sscard_ssse::hsm::{PinStep1, PinStep2};
+    use sscard_ssse::security::CardContext;
+    let _g = serial();
+    let image = image_v3();
+    let pins = tmp("hsm-pins");
+    emulated(|c| {
+        c.emulated_image = Some(image.clone());
+        c.pin_source = PinSource::File(pins.clone());
+    });
+    let mut out = [0u8; 1024];
+    let o = out.as_mut_ptr().cast::<c_char>();
+    let hist = sscard_apdu::hex::to_vec("00815353433300001234567890").unwrap();
+    let cc = CardContext {
+        atr: &hist,
+        card_id: "330100D15600000500A1B2C3D4E5F607",
+        algorithm: sscard_crypto::keys::Algorithm::Sm4,
+    };
+    let keys = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON).unwrap();
+    let mut hsm = SoftHsm::new(SoftKeys::new(keys, EmulationScheme), 0x00, 0x0A);
+    let info = c(CARD_INFO);
+    // Out of order: Step 2 or 3 without Step 1.
+    let zero = c("00000000000000000000000000000000");
+    assert_eq!(
+        unsafe { iReloadPIN_HSM_Step2(zero.as_ptr(), o) },
+        SSCARD_E_PARAM
+    );
+    assert_eq!(
+        unsafe { iUnblockPIN_HSM_Step3(zero.as_ptr(), o) },
+        SSCARD_E_PARAM
+    );
+    // Another card's pCardInfo: -22.
+    let other = c("330100D15600000500A1B2C3D4E5F608|A12345678|");
+    assert_eq!(
+        unsafe { iReloadPIN_HSM_Step1(1, other.as_ptr(), o) },
+        SSCARD_E_DATA_MISMATCH
+    );
+    // A wrong PIN first, so the reset of the counter shows.
+    assert_eq!(verify("000000").0, SSCARD_E_PIN_WRONG);
+    // Reload to 654321.
+    std::fs::write(&pins, "654321\n654321\n").unwrap();
+    assert_eq!(unsafe { iReloadPIN_HSM_Step1(1, info.as_ptr(), o) }, 0);
+    let step1 = gbk(&out);
+    assert!(step1.starts_with("03|0090|"), "{step1}");
+    let ext = hsm
+        .answer_pin_step1(&PinStep1::parse(&step1).unwrap(), &cc, 0x06)
+        .unwrap();
+    let ext = c(&sscard_apdu::hex::to_string(&ext));
+    assert_eq!(unsafe { iReloadPIN_HSM_Step2(ext.as_ptr(), o) }, 0);
+    let step2 = gbk(&out);
+    assert!(step2.starts_with("03|0173|"), "{step2}");
+    assert!(step2.ends_with("|8424000114|654321|"), "{step2}");
+    let body = hsm
+        .answer_pin_step2(&PinStep2::parse(&step2).unwrap(), &cc, 0x09)
+        .unwrap();
+    let body = c(&sscard_apdu::hex::to_string(&body));
+    assert_eq!(unsafe { iReloadPIN_HSM_Step3(body.as_ptr(), o) }, 0);
+    assert_eq!(verify("123456").0, SSCARD_E_PIN_WRONG);
+    assert_eq!(verify("654321").0, 0);
+    // Unblock: after a wrong PIN the counter is back to full.
+    assert!(verify("000000").1.contains('5'));
+    assert_eq!(unsafe { iUnblockPIN_HSM_Step1(1, info.as_ptr(), o) }, 0);
+    let ext = hsm
+        .answer_pin_step1(&PinStep1::parse(&gbk(&out)).unwrap(), &cc, 0x06)
+        .unwrap();
+    let ext = c(&sscard_apdu::hex::to_string(&ext));
+    assert_eq!(unsafe { iUnblockPIN_HSM_Step2(ext.as_ptr(), o) }, 0);
+    let step2 = gbk(&out);
+    assert!(step2.ends_with("|8424000004|"), "{step2}");
+    let mac = hsm
+        .answer_pin_step2(&PinStep2::parse(&step2).unwrap(), &cc, 0x09)
+        .unwrap();
+    // A wrong-length answer is refused (-14) and voids the flow.
+    let short = c("0011");
+    assert_eq!(
+        unsafe { iUnblockPIN_HSM_Step3(short.as_ptr(), o) },
+        SSCARD_E_PARAM
+    );
+    let mac_text = c(&sscard_apdu::hex::to_string(&mac));
+    assert_eq!(
+        unsafe { iUnblockPIN_HSM_Step3(mac_text.as_ptr(), o) },
+        SSCARD_E_PARAM
+    );
+    // Again, properly.
+    assert_eq!(unsafe { iUnblockPIN_HSM_Step1(1, info.as_ptr(), o) }, 0);
+    let ext = hsm
+        .answer_pin_step1(&PinStep1::parse(&gbk(&out)).unwrap(), &cc, 0x06)
+        .unwrap();
+    let ext = c(&sscard_apdu::hex::to_string(&ext));
+    assert_eq!(unsafe { iUnblockPIN_HSM_Step2(ext.as_ptr(), o) }, 0);
+    let mac = hsm
+        .answer_pin_step2(&PinStep2::parse(&gbk(&out)).unwrap(), &cc, 0x09)
+        .unwrap();
+    let mac = c(&sscard_apdu::hex::to_string(&mac));
+    assert_eq!(unsafe { iUnblockPIN_HSM_Step3(mac.as_ptr(), o) }, 0);
+    let (rc, msg) = verify("000000");
+    assert_eq!(rc, SSCARD_E_PIN_WRONG);
+    // Full counter again: a wrong try leaves max - 1 tries (the first wrong try said 5).
+    assert!(msg.contains('5'), "{msg}");
+    // A wrong HSM answer at Step 2: the card refuses the PUK (-SW 63Cx).
+    assert_eq!(unsafe { iUnblockPIN_HSM_Step1(1, info.as_ptr(), o) }, 0);
+    let rc = unsafe { iUnblockPIN_HSM_Step2(zero.as_ptr(), o) };
+    assert!((-0x63CF..=-0x63C0).contains(&rc), "{rc}");
+    std::fs::remove_file(&pins).ok();
+}
+
 #[test]
 fn unsupported_names_answer_minus_13() {
     let _g = serial();
@@ -470,15 +579,6 @@ fn unsupported_names_answer_minus_13() {
             iWriteCard_HSM_Step2(s.as_ptr(), s.as_ptr(), o),
             SSCARD_E_UNSUPPORTED
         );
-        assert_eq!(iReloadPIN_HSM_Step1(1, s.as_ptr(), o), SSCARD_E_UNSUPPORTED);
-        assert_eq!(iReloadPIN_HSM_Step2(s.as_ptr(), o), SSCARD_E_UNSUPPORTED);
-        assert_eq!(iReloadPIN_HSM_Step3(s.as_ptr(), o), SSCARD_E_UNSUPPORTED);
-        assert_eq!(
-            iUnblockPIN_HSM_Step1(1, s.as_ptr(), o),
-            SSCARD_E_UNSUPPORTED
-        );
-        assert_eq!(iUnblockPIN_HSM_Step2(s.as_ptr(), o), SSCARD_E_UNSUPPORTED);
-        assert_eq!(iUnblockPIN_HSM_Step3(s.as_ptr(), o), SSCARD_E_UNSUPPORTED);
         assert_eq!(iDoDebit(1, s.as_ptr(), s.as_ptr(), o), SSCARD_E_UNSUPPORTED);
         assert_eq!(iReadDebitRecord(1, o), SSCARD_E_UNSUPPORTED);
         assert_eq!(

@@ -395,3 +395,359 @@ impl<K> fmt::Debug for SoftHsm<K> {
         f.debug_struct("SoftHsm").finish_non_exhaustive()
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// PIN reload and unblock through an HSM (iReloadPIN_HSM_Step1..3, iUnblockPIN_HSM_Step1..3)
+// ---------------------------------------------------------------------------------------
+
+/// Which PIN operation an HSM flow performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinOp {
+    /// 重装: a new PIN, enciphered by the HSM, with the try counter reset.
+    Reload,
+    /// 解锁: the try counter reset.
+    Unblock,
+}
+
+/// The HSM's key addresses (4 hex digits) of the PIN-unblock key and the secure-transport
+/// key. The defaults `0090` and `0173` are those of the one public implementation
+/// (`spec/sscard.md` §3.8, source S1); a province whose HSM differs configures its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HsmKeyAddresses {
+    /// PUK (the external authentication before `84 24`).
+    pub puk: [u8; 2],
+    /// STK (enciphers the new PIN and MACs `84 24`).
+    pub stk: [u8; 2],
+}
+
+impl Default for HsmKeyAddresses {
+    fn default() -> Self {
+        Self {
+            puk: [0x00, 0x90],
+            stk: [0x01, 0x73],
+        }
+    }
+}
+
+/// Step 1 output of the PIN flows (§3.8): `算法标识|PUK地址|过程因子|原始数据|` — the
+/// HSM answers with the 16 bytes of EXTERNAL AUTHENTICATE (cryptogram ‖ plain data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinStep1 {
+    /// 算法标识.
+    pub algorithm_id: u8,
+    /// HSM address of the PUK.
+    pub key_address: [u8; 2],
+    /// 过程因子: the card's last challenge.
+    pub factor: [u8; 8],
+    /// 原始数据: the plain data to encipher.
+    pub data: [u8; 8],
+}
+
+impl fmt::Display for PinStep1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:02X}|{}|{}|{}|",
+            self.algorithm_id,
+            hex::Hex(&self.key_address),
+            hex::Hex(&self.factor),
+            hex::Hex(&self.data)
+        )
+    }
+}
+
+impl PinStep1 {
+    /// Parses a PIN Step 1 string.
+    pub fn parse(text: &str) -> Result<Self, HsmStringError> {
+        let f = fields(text)?;
+        if f.len() != 4 {
+            return Err(HsmStringError::FieldCount);
+        }
+        let [algorithm_id] = hex_field::<1>(&f, 0)?;
+        Ok(Self {
+            algorithm_id,
+            key_address: hex_field(&f, 1)?,
+            factor: hex_field(&f, 2)?,
+            data: hex_field(&f, 3)?,
+        })
+    }
+}
+
+/// Step 2 output of the PIN flows (§3.8): `算法标识|STK地址|随机数|命令头|新密码|` for a
+/// reload, `算法标识|STK地址|随机数|命令头|` for an unblock. The HSM answers with the body
+/// of `84 24` (reload: enciphered PIN block ‖ 4-byte MAC; unblock: the 4-byte MAC).
+///
+/// The new PIN travels to the HSM in the clear in this string, as in the public
+/// implementation (S1); the unblock form is the reload form without the PIN \[U\].
+#[derive(Clone, PartialEq, Eq)]
+pub struct PinStep2 {
+    /// 算法标识.
+    pub algorithm_id: u8,
+    /// HSM address of the STK.
+    pub key_address: [u8; 2],
+    /// The card's challenge (the process factor of the STK).
+    pub challenge: [u8; 8],
+    /// The `84 24` command header the HSM MACs over (with the final Lc).
+    pub header: [u8; 5],
+    /// The new PIN's digits (reload only).
+    pub new_pin: Option<zeroize::Zeroizing<String>>,
+}
+
+impl fmt::Debug for PinStep2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinStep2")
+            .field("algorithm_id", &self.algorithm_id)
+            .field("header", &hex::Hex(&self.header))
+            .field("new_pin", &self.new_pin.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for PinStep2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:02X}|{}|{}|{}|",
+            self.algorithm_id,
+            hex::Hex(&self.key_address),
+            hex::Hex(&self.challenge),
+            hex::Hex(&self.header)
+        )?;
+        if let Some(pin) = &self.new_pin {
+            write!(f, "{}|", pin.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl PinStep2 {
+    /// Parses a PIN Step 2 string (four fields, or five with the new PIN).
+    pub fn parse(text: &str) -> Result<Self, HsmStringError> {
+        let f = fields(text)?;
+        if f.len() != 4 && f.len() != 5 {
+            return Err(HsmStringError::FieldCount);
+        }
+        let [algorithm_id] = hex_field::<1>(&f, 0)?;
+        let new_pin = match f.get(4) {
+            Some(p) if crate::Pin::new(p).is_ok() => {
+                Some(zeroize::Zeroizing::new(String::from(*p)))
+            }
+            Some(_) => return Err(HsmStringError::Field { index: 4 }),
+            None => None,
+        };
+        Ok(Self {
+            algorithm_id,
+            key_address: hex_field(&f, 1)?,
+            challenge: hex_field(&f, 2)?,
+            header: hex_field(&f, 3)?,
+            new_pin,
+        })
+    }
+}
+
+/// Where a PIN flow stands between its steps.
+#[derive(Clone, Debug)]
+pub struct PinPending {
+    op: PinOp,
+    algorithm: Algorithm,
+    algorithm_id: u8,
+    addresses: HsmKeyAddresses,
+    /// Set by Step 2: the header Step 3 sends.
+    header: Option<[u8; 5]>,
+}
+
+impl PinPending {
+    /// The operation.
+    pub fn op(&self) -> PinOp {
+        self.op
+    }
+
+    /// Whether Step 2 has run (Step 3 comes next).
+    pub fn awaiting_step3(&self) -> bool {
+        self.header.is_some()
+    }
+}
+
+/// Why a PIN HSM step failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PinHsmError<E> {
+    /// The card refused a command or the exchange failed.
+    Card(ReadError<E>),
+    /// The steps were called out of order.
+    OutOfOrder,
+    /// The HSM's answer has the wrong length for this card's algorithm.
+    AnswerLength {
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+    /// The card's algorithm identifier names an algorithm sscard does not implement.
+    Algorithm(u8),
+}
+
+impl<E: fmt::Display> fmt::Display for PinHsmError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Card(e) => write!(f, "{e}"),
+            Self::OutOfOrder => f.write_str("HSM steps called out of order"),
+            Self::AnswerLength { expected, actual } => write!(
+                f,
+                "the HSM's answer is {actual} bytes, this card needs {expected}"
+            ),
+            Self::Algorithm(id) => write!(f, "algorithm identifier {id:02X} is not supported"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for PinHsmError<E> {}
+
+impl<E> From<ReadError<E>> for PinHsmError<E> {
+    fn from(e: ReadError<E>) -> Self {
+        Self::Card(e)
+    }
+}
+
+/// Step 1 of a PIN flow, with the SSSE selected (the caller has read and checked
+/// 卡识别码 and 卡号): two challenges (原始数据, then 过程因子 — the card's last challenge,
+/// which the PUK's external authentication in Step 2 uses).
+pub fn pin_step1<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    op: PinOp,
+    algorithm_id: u8,
+    addresses: HsmKeyAddresses,
+) -> Result<(PinStep1, PinPending), PinHsmError<T::Error>> {
+    let algorithm =
+        Algorithm::from_card_id(algorithm_id).map_err(|_| PinHsmError::Algorithm(algorithm_id))?;
+    let data = get_challenge(ex)?;
+    let factor = get_challenge(ex)?;
+    Ok((
+        PinStep1 {
+            algorithm_id,
+            key_address: addresses.puk,
+            factor,
+            data,
+        },
+        PinPending {
+            op,
+            algorithm,
+            algorithm_id,
+            addresses,
+            header: None,
+        },
+    ))
+}
+
+/// Step 2 of a PIN flow: the HSM's 16 bytes go to the card as the PUK's EXTERNAL
+/// AUTHENTICATE; then a fresh challenge (the STK's process factor) and the string the
+/// HSM needs to encipher the new PIN (reload) and MAC the `84 24` command.
+pub fn pin_step2<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    pending: &mut PinPending,
+    external: &[u8; 16],
+    new_pin: Option<&crate::Pin>,
+) -> Result<PinStep2, PinHsmError<T::Error>> {
+    if pending.header.is_some() {
+        return Err(PinHsmError::OutOfOrder);
+    }
+    let (puk, _) = crate::security::pin_keys(profile).ok_or(ReadError::Profile)?;
+    let mut buf = [0u8; 8];
+    let cmd = CommandBuilder::new(0x00, 0x82, 0x00, puk).data(external);
+    transact(ex, &cmd, &mut buf, Step::ExternalAuth(puk))?;
+    let challenge = get_challenge(ex)?;
+    let block = pending.algorithm.block_len();
+    let header = match pending.op {
+        PinOp::Reload => {
+            let lc = u8::try_from(block + 4).map_err(|_| PinHsmError::Algorithm(0))?;
+            [0x84, 0x24, 0x00, 0x01, lc]
+        }
+        PinOp::Unblock => [0x84, 0x24, 0x00, 0x00, 0x04],
+    };
+    pending.header = Some(header);
+    Ok(PinStep2 {
+        algorithm_id: pending.algorithm_id,
+        key_address: pending.addresses.stk,
+        challenge,
+        header,
+        new_pin: match pending.op {
+            PinOp::Reload => new_pin.map(|p| zeroize::Zeroizing::new(String::from(p.digits()))),
+            PinOp::Unblock => None,
+        },
+    })
+}
+
+/// Step 3 of a PIN flow: the HSM's answer is the body of `84 24` (reload: enciphered PIN
+/// block ‖ MAC; unblock: MAC), sent with the header of Step 2.
+pub fn pin_step3<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    pending: PinPending,
+    answer: &[u8],
+) -> Result<(), PinHsmError<T::Error>> {
+    let header = pending.header.ok_or(PinHsmError::OutOfOrder)?;
+    let [cla, ins, p1, p2, lc] = header;
+    if answer.len() != usize::from(lc) {
+        return Err(PinHsmError::AnswerLength {
+            expected: usize::from(lc),
+            actual: answer.len(),
+        });
+    }
+    let mut buf = [0u8; 8];
+    transact(
+        ex,
+        &CommandBuilder::new(cla, ins, p1, p2).data(answer),
+        &mut buf,
+        Step::PinReload,
+    )?;
+    Ok(())
+}
+
+impl<K: KeyScheme> SoftHsm<K> {
+    /// The answer to a PIN Step 1: the PUK's external-authentication cryptogram ‖ the
+    /// plain data. `card` names the card (its 卡识别码 and the ATR or its historical
+    /// bytes), which a real HSM learns from the application's request.
+    pub fn answer_pin_step1(
+        &mut self,
+        step1: &PinStep1,
+        card: &CardContext<'_>,
+        puk: u8,
+    ) -> Result<[u8; 16], SoftKeysError> {
+        let c = self
+            .keys
+            .cryptogram(card, puk, &step1.factor, &step1.data)?;
+        let mut out = [0u8; 16];
+        for (dst, src) in out.iter_mut().zip(c.iter().chain(&step1.data)) {
+            *dst = *src;
+        }
+        Ok(out)
+    }
+
+    /// The answer to a PIN Step 2: the body of `84 24` under the STK's process key for
+    /// the card's challenge (reload: the new PIN's block enciphered ‖ MAC; unblock: MAC).
+    pub fn answer_pin_step2(
+        &mut self,
+        step2: &PinStep2,
+        card: &CardContext<'_>,
+        stk: u8,
+    ) -> Result<Vec<u8>, SoftKeysError> {
+        use crate::security::SecureTransport;
+        let mut body = Vec::new();
+        if let Some(digits) = &step2.new_pin {
+            let pin = sscard_crypto::pin::Pin::new(digits).map_err(SoftKeysError::Crypto)?;
+            let mut block = zeroize::Zeroizing::new([0u8; 16]);
+            let n = pin
+                .write_card_block(card.algorithm, &mut *block)
+                .map_err(SoftKeysError::Crypto)?;
+            let enc = block.get_mut(..n).unwrap_or_default();
+            self.keys.encrypt(card, stk, &step2.challenge, enc)?;
+            body.extend_from_slice(enc);
+        }
+        let mut mac_input = Vec::with_capacity(5 + body.len());
+        mac_input.extend_from_slice(&step2.header);
+        mac_input.extend_from_slice(&body);
+        let mac = self.keys.mac(card, stk, &step2.challenge, &mac_input)?;
+        body.extend_from_slice(mac.get(..4).unwrap_or_default());
+        Ok(body)
+    }
+}

@@ -315,7 +315,7 @@ where
 
 /// The card key ids of the PIN-unblock key (PUK) and the secure-transport key (STK),
 /// from the profile.
-fn pin_keys(profile: &sscard_fs::Profile) -> Option<(u8, u8)> {
+pub(crate) fn pin_keys(profile: &sscard_fs::Profile) -> Option<(u8, u8)> {
     let find = |usage| {
         profile
             .nodes()

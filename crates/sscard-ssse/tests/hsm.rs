@@ -171,4 +171,126 @@ mod flow {
             Err(HsmError::NotRequired)
         ));
     }
+
+    mod pin {
+        use super::{card, hsm};
+        use sscard_apdu::{CommandBuilder, Exchange, Status, Transport};
+        use sscard_crypto::keys::Algorithm;
+        use sscard_fs::EMULATION_KEYS_JSON;
+        use sscard_ssse::hsm::{
+            pin_step1, pin_step2, pin_step3, HsmKeyAddresses, PinHsmError, PinOp, PinStep1,
+            PinStep2,
+        };
+        use sscard_ssse::security::CardContext;
+        use sscard_ssse::Pin;
+
+        const HIST: &str = "00815353433300001234567890";
+        const CARD_ID: &str = "330100D15600000500A1B2C3D4E5F607";
+
+        fn select_and_verify<T: Transport>(ex: &mut Exchange<T>, pin: &str) -> Status {
+            let mut buf = [0u8; 258];
+            let aid = sscard_fs::builtin_profile()
+                .unwrap()
+                .node(sscard_fs::SSSE)
+                .unwrap()
+                .aid
+                .clone()
+                .unwrap();
+            ex.send(&CommandBuilder::new(0, 0xA4, 4, 0x0C).data(&aid), &mut buf)
+                .unwrap();
+            let bcd = Pin::new(pin).unwrap().bcd();
+            ex.send(&CommandBuilder::new(0, 0x20, 0, 0).data(&bcd), &mut buf)
+                .unwrap()
+                .status
+        }
+
+        /// The three steps against the emulated card, each string passed as text to the
+        /// software HSM (which learns the card from the application, as a real one does).
+        fn run(alg: &str, op: PinOp, new_pin: Option<&str>) -> Result<(), String> {
+            let (mut ex, _) = card("3.00", alg);
+            let profile = sscard_fs::builtin_profile().unwrap();
+            let algorithm_id = u8::from_str_radix(alg, 16).unwrap();
+            assert_eq!(
+                select_and_verify(&mut ex, "000000").to_u16() & 0xFFF0,
+                0x63C0
+            );
+            let hist = sscard_apdu::hex::to_vec(HIST).unwrap();
+            let cc = CardContext {
+                atr: &hist,
+                card_id: CARD_ID,
+                algorithm: Algorithm::from_card_id(algorithm_id).unwrap(),
+            };
+            let (s1, mut pending) =
+                pin_step1(&mut ex, op, algorithm_id, HsmKeyAddresses::default()).unwrap();
+            let text = s1.to_string();
+            assert!(text.starts_with(&format!("{alg}|0090|")), "{text}");
+            let ext = hsm(EMULATION_KEYS_JSON)
+                .answer_pin_step1(&PinStep1::parse(&text).unwrap(), &cc, 0x06)
+                .unwrap();
+            let pin = new_pin.map(|p| Pin::new(p).unwrap());
+            let s2 = pin_step2(&mut ex, &profile, &mut pending, &ext, pin.as_ref())
+                .map_err(|e| e.to_string())?;
+            let text = s2.to_string();
+            let body = hsm(EMULATION_KEYS_JSON)
+                .answer_pin_step2(&PinStep2::parse(&text).unwrap(), &cc, 0x09)
+                .unwrap();
+            pin_step3(&mut ex, pending, &body).map_err(|e| e.to_string())?;
+            // The counter is reset (and for a reload the new PIN is in force).
+            let right = new_pin.unwrap_or("123456");
+            let status = select_and_verify(&mut ex, right);
+            (status == Status::Success)
+                .then_some(())
+                .ok_or(format!("verify after: {status}"))
+        }
+
+        #[test]
+        fn reload_and_unblock_through_a_software_hsm() {
+            for alg in ["01", "03"] {
+                run(alg, PinOp::Reload, Some("654321")).unwrap();
+                run(alg, PinOp::Unblock, None).unwrap();
+            }
+        }
+
+        #[test]
+        fn the_strings_carry_the_right_headers() {
+            let (mut ex, _) = card("3.00", "03");
+            let profile = sscard_fs::builtin_profile().unwrap();
+            select_and_verify(&mut ex, "123456");
+            let (s1, mut pending) =
+                pin_step1(&mut ex, PinOp::Reload, 0x03, HsmKeyAddresses::default()).unwrap();
+            let hist = sscard_apdu::hex::to_vec(HIST).unwrap();
+            let cc = CardContext {
+                atr: &hist,
+                card_id: CARD_ID,
+                algorithm: Algorithm::Sm4,
+            };
+            let ext = hsm(EMULATION_KEYS_JSON)
+                .answer_pin_step1(&s1, &cc, 0x06)
+                .unwrap();
+            let pin = Pin::new("654321").unwrap();
+            let s2 = pin_step2(&mut ex, &profile, &mut pending, &ext, Some(&pin)).unwrap();
+            let text = s2.to_string();
+            // SM4: a 16-byte PIN block and a 4-byte MAC, as in the public example.
+            assert!(text.starts_with("03|0173|"), "{text}");
+            assert!(text.ends_with("|8424000114|654321|"), "{text}");
+            assert!(!format!("{s2:?}").contains("654321"));
+            // Step 3 with an answer of the wrong length is refused before the card sees it.
+            assert!(matches!(
+                pin_step3(&mut ex, pending, &[0u8; 12]),
+                Err(PinHsmError::AnswerLength {
+                    expected: 20,
+                    actual: 12
+                })
+            ));
+            // A wrong HSM answer at Step 1: the card refuses the PUK.
+            let (mut ex, _) = card("3.00", "01");
+            select_and_verify(&mut ex, "123456");
+            let (_, mut pending) =
+                pin_step1(&mut ex, PinOp::Unblock, 0x01, HsmKeyAddresses::default()).unwrap();
+            let err = pin_step2(&mut ex, &profile, &mut pending, &[0u8; 16], None).unwrap_err();
+            assert!(err.to_string().contains("63C"), "{err}");
+            assert!(PinStep1::parse("01|0090|00|").is_err());
+            assert!(PinStep2::parse("01|0173|0011223344556677|8424000114|12a4|").is_err());
+        }
+    }
 }

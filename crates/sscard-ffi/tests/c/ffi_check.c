@@ -5,6 +5,8 @@
  *   ffi_check basic VERSION DEVICE      iReadCardBas(1, buf): every field
  *   ffi_check hsm HSM-COMMAND DEVICE    -2201, then Step 1 -> HSM-COMMAND -> Step 2
  *   ffi_check pin PIN-FILE              iVerifyPIN with the PIN from PIN-FILE, and iVerifyPin
+ *   ffi_check pinhsm HSM-COMMAND PIN-FILE  iReloadPIN_HSM_Step1..3 through HSM-COMMAND
+ *                                       (the PIN from PIN-FILE), then the new PIN verifies
  *   ffi_check psam DEVICE TERMINAL      3.0 card through the PSAM (SSCARD_PSAM_READER):
  *                                       iReadCardBas with the PSAM's terminal number,
  *                                       iGetReaderInfo
@@ -112,6 +114,52 @@ int main(int argc, char **argv) {
         if (rc == 0) check_fields(out, "3.00", argv[3], "000000000000");
         rc = iReadCardBas_HSM_Step2(key, out);
         check(rc == SSCARD_E_PARAM, "Step 2 without Step 1 is -14", out);
+    } else if (strcmp(argv[1], "pinhsm") == 0 && argc == 4) {
+        static const char info[] = "330100D15600000500A1B2C3D4E5F607|A12345678|";
+        static const char hist[] = "00815353433300001234567890";
+        static const char card_id[] = "330100D15600000500A1B2C3D4E5F607";
+        char answer[256];
+        FILE *p;
+        write_pin(argv[3], "000000");
+        rc = iVerifyPIN(1, out);
+        check(rc == SSCARD_E_PIN_WRONG, "a wrong PIN before the reload (-51)", out);
+        /* The PIN source gives the new PIN twice. */
+        {
+            FILE *f = fopen(argv[3], "w");
+            if (!f) return 2;
+            fprintf(f, "654321\n654321\n");
+            fclose(f);
+        }
+        rc = iReloadPIN_HSM_Step1(1, info, out);
+        snprintf(what, sizeof what, "iReloadPIN_HSM_Step1 = %ld", rc);
+        check(rc == 0, what, out);
+        snprintf(cmd, sizeof cmd, "%s pin1 '%s' %s %s", argv[2], out, card_id, hist);
+        p = popen(cmd, "r");
+        answer[0] = '\0';
+        if (p) {
+            if (!fgets(answer, sizeof answer, p)) answer[0] = '\0';
+            pclose(p);
+        }
+        answer[strcspn(answer, "\r\n")] = '\0';
+        rc = iReloadPIN_HSM_Step2(answer, out);
+        snprintf(what, sizeof what, "iReloadPIN_HSM_Step2 = %ld", rc);
+        check(rc == 0, what, out);
+        check(strstr(out, "|8424000114|654321|") != NULL, "Step 2 string: SM4 header and the new PIN", out);
+        snprintf(cmd, sizeof cmd, "%s pin2 '%s' %s %s", argv[2], out, card_id, hist);
+        p = popen(cmd, "r");
+        answer[0] = '\0';
+        if (p) {
+            if (!fgets(answer, sizeof answer, p)) answer[0] = '\0';
+            pclose(p);
+        }
+        answer[strcspn(answer, "\r\n")] = '\0';
+        check(strlen(answer) == 40, "the test HSM answered 20 bytes (PIN block and MAC)", answer);
+        rc = iReloadPIN_HSM_Step3(answer, out);
+        snprintf(what, sizeof what, "iReloadPIN_HSM_Step3 = %ld", rc);
+        check(rc == 0, what, out);
+        rc = iVerifyPin(1, "654321", out);
+        snprintf(what, sizeof what, "the reloaded PIN verifies: %ld", rc);
+        check(rc == 0, what, out);
     } else if (strcmp(argv[1], "psam") == 0 && argc == 4) {
         char sn[1024], term[1024];
         rc = iReadCardBas(1, out);

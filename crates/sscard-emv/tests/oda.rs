@@ -857,6 +857,9 @@ fn capk_json_checksums_verify() {
             e["tlv"].as_str().unwrap(),
             t.as_str().unwrap().to_uppercase()
         );
+        let capk = Capk::from_pos_tlv(&h(&e["tlv"])).unwrap();
+        assert_eq!(h(&e["index"]), vec![capk.index]);
+        assert_eq!(h(&e["rid"]), capk.rid.to_vec());
         assert!(!e["source"].as_str().unwrap().is_empty());
         assert!(!e["confidence"].as_str().unwrap().is_empty());
     }

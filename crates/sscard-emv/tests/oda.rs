@@ -120,6 +120,12 @@ fn a1_sm2_chain_verifies_end_to_end() {
     records.extend_from_slice(&a.ssad);
     records.extend_from_slice(&a.static_data);
     let objects = CardObjects::from_tlv(&records);
+    // The static data as the AFL reading assembles it: SFI 3 record 1 is `70 1B ‖ …`.
+    let mut record = vec![0x70, 0x1B];
+    record.extend_from_slice(&a.static_data);
+    let mut static_data = Vec::new();
+    sscard_emv::oda::append_oda_record(&mut static_data, 3, &record).unwrap();
+    assert_eq!(static_data, a.static_data);
     assert_eq!(objects.ca_index, Some(0x57));
     assert_eq!(objects.pan, Some(a.pan.as_slice()));
     verify_sda(&a.capk, &a.static_data, &objects, date(A1_DATE)).unwrap();
@@ -413,7 +419,12 @@ fn a2_rsa_chain_recovers() {
     let capk = a.store.get(RID_UNIONPAY, 0x80).unwrap();
     assert_eq!(
         recover_issuer_key(capk, &objects, date(TODAY)).unwrap(),
-        IssuerPublicKey::Rsa(issuer.key.clone())
+        sscard_emv::oda::IssuerCertificate {
+            key: IssuerPublicKey::Rsa(issuer.key.clone()),
+            issuer_id: [0x62, 0x28, 0x00, 0xFF],
+            expiry: [0x12, 0x30],
+            serial: [0x00, 0x00, 0x01],
+        }
     );
     assert_eq!(
         recover_icc_key(capk, &[], &objects, date(TODAY)).unwrap(),

@@ -17,6 +17,57 @@
 //! the family from the CA public key ([`crate::capk::CapkKey`]). The transaction date is
 //! always a parameter: the library has no clock.
 //!
+//! ```
+//! use sscard_apdu::hex;
+//! use sscard_emv::capk::{CapkStore, RID_UNIONPAY};
+//! use sscard_emv::oda::testpki::{generate, TestPkiParams};
+//! use sscard_emv::oda::{append_oda_record, recover_icc_key, verify_dda, verify_sda};
+//! use sscard_emv::oda::{CardObjects, Date, OdaError};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A TEST ONLY card and its test CA (SM2 index F1).
+//! let pki = generate(&TestPkiParams::EMULATED_CARD)?;
+//! let mut capks = CapkStore::unionpay()?;
+//! capks.add(pki.sm2.capk.to_capk()?)?;
+//!
+//! // The kernel: records read through the AFL, then the certificates.
+//! let mut record = vec![0x70, 0x1B];
+//! record.extend(hex::to_vec(&pki.static_data)?);
+//! let mut static_data = Vec::new();
+//! append_oda_record(&mut static_data, 3, &record)?;
+//! let (pan, i90, c9f46, s93) = (
+//!     hex::to_vec(&pki.pan)?,
+//!     hex::to_vec(&pki.sm2.issuer_cert_90)?,
+//!     hex::to_vec(&pki.sm2.icc_cert_9f46)?,
+//!     hex::to_vec(&pki.sm2.ssad_93)?,
+//! );
+//! let objects = CardObjects {
+//!     pan: Some(&pan),
+//!     ca_index: Some(0xF1),
+//!     issuer_cert: Some(&i90),
+//!     icc_cert: Some(&c9f46),
+//!     ssad: Some(&s93),
+//!     ..CardObjects::default()
+//! };
+//! let capk = capks.get(RID_UNIONPAY, 0xF1)?;
+//! let today = Date::from_9a([0x26, 0x11, 0x22])?;
+//! assert_eq!(verify_sda(capk, &static_data, &objects, today)?.dac, [0xDA, 0xC1]);
+//!
+//! // DDA: the card signs the DDOL data with its ICC key; the terminal checks it.
+//! let icc_key = recover_icc_key(capk, &static_data, &objects, today)?;
+//! let ddol_data = [0x12, 0x34, 0x56, 0x78];
+//! let sdad = sscard_emv::oda::sm2::sign_dynamic(
+//!     &pki.sm2_icc_key()?,
+//!     &[0x02, 0xAB, 0xCD],
+//!     &ddol_data,
+//!     &sscard_emv::oda::sm2::Sm2Profile::PBOC,
+//! )?;
+//! assert_eq!(verify_dda(&icc_key, &sdad, &ddol_data)?.icc_dynamic_number, [0xAB, 0xCD]);
+//! assert_eq!(verify_dda(&icc_key, &sdad, &[0; 4]), Err(OdaError::BadSignature));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! \[U\] items (configurable, labelled where they are used): the SM2 certificate
 //! indicator bytes ([`sm2::Sm2Profile`]), the SM2 signed dynamic data layout (ours,
 //! [`sm2::sign_dynamic`]) and the SM2 CDA transaction-data hash (SM3, ours).
@@ -127,6 +178,14 @@ pub enum OdaError {
     KeyGeneration,
     /// A field given to a builder has a length or value the layout cannot carry.
     BadField,
+    /// A record for offline data authentication in SFI 1–10 that is not exactly one
+    /// `70` template, or a record from an SFI outside 1–30.
+    BadOdaRecord {
+        /// The record's SFI.
+        sfi: u8,
+    },
+    /// A static data authentication tag list (9F4A) other than empty or `82` (AIP).
+    BadSdaTagList,
 }
 
 impl fmt::Display for OdaError {
@@ -182,6 +241,13 @@ impl fmt::Display for OdaError {
             Self::SigningFailed => f.write_str("private key operation failed"),
             Self::KeyGeneration => f.write_str("key generation failed"),
             Self::BadField => f.write_str("field does not fit the certificate layout"),
+            Self::BadOdaRecord { sfi } => {
+                write!(
+                    f,
+                    "record of SFI {sfi} cannot be used for offline data authentication"
+                )
+            }
+            Self::BadSdaTagList => f.write_str("SDA tag list other than 82"),
         }
     }
 }
@@ -316,6 +382,40 @@ pub(crate) fn array_at<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N
 /// The byte at `at`.
 pub(crate) fn byte_at(bytes: &[u8], at: usize) -> Result<u8> {
     bytes.get(at).copied().ok_or(OdaError::Malformed)
+}
+
+/// Appends one record read for offline data authentication to the static data to
+/// authenticate (EMV Book 3 §10.3, pboc.md §1.3): for SFI 1–10 the value of its `70`
+/// template (anything else fails ODA), for SFI 11–30 the whole record as read. The card
+/// side calls it over its AFL to sign, the terminal to verify.
+pub fn append_oda_record(static_data: &mut Vec<u8>, sfi: u8, record: &[u8]) -> Result<()> {
+    match sfi {
+        1..=10 => match ber::parse(record) {
+            Ok((tlv, [])) if tlv.tag == 0x70 => {
+                static_data.extend_from_slice(tlv.value);
+                Ok(())
+            }
+            _ => Err(OdaError::BadOdaRecord { sfi }),
+        },
+        11..=30 => {
+            static_data.extend_from_slice(record);
+            Ok(())
+        }
+        _ => Err(OdaError::BadOdaRecord { sfi }),
+    }
+}
+
+/// Appends the values the static data authentication tag list (9F4A) names: EMV allows
+/// only `82`, the AIP (EMV Book 3 §10.3); an empty list adds nothing.
+pub fn append_sda_tag_list(static_data: &mut Vec<u8>, tag_list: &[u8], aip: [u8; 2]) -> Result<()> {
+    match tag_list {
+        [] => Ok(()),
+        [0x82] => {
+            static_data.extend_from_slice(&aip);
+            Ok(())
+        }
+        _ => Err(OdaError::BadSdaTagList),
+    }
 }
 
 /// The data objects of a card that offline data authentication reads (from the AFL
@@ -513,14 +613,29 @@ fn capk_index(capk: &Capk, objects: &CardObjects<'_>) -> Result<()> {
     }
 }
 
+/// What the issuer certificate (90) says, whichever the family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuerCertificate {
+    /// The certified issuer public key.
+    pub key: IssuerPublicKey,
+    /// Issuer identifier, `F`-padded.
+    pub issuer_id: [u8; 4],
+    /// Expiry `MMYY`.
+    pub expiry: [u8; 2],
+    /// Certificate serial number: the kernel checks RID ‖ CA index ‖ serial against its
+    /// certificate revocation list (EMV Book 2 §5.3 step 11); the library has none.
+    pub serial: [u8; 3],
+}
+
 /// Recovers (RSA) or verifies (SM2) the issuer public key from tag 90 under `capk`.
 /// Checks the CA index 8F against `capk` when the card gave one. The family follows the
-/// CAPK; SM2 uses [`sm2::Sm2Profile::PBOC`].
+/// CAPK; SM2 uses [`sm2::Sm2Profile::PBOC`]. CAPK expiry is the store's business
+/// ([`Capk::is_expired`]).
 pub fn recover_issuer_key(
     capk: &Capk,
     objects: &CardObjects<'_>,
     date: Date,
-) -> Result<IssuerPublicKey> {
+) -> Result<IssuerCertificate> {
     capk_index(capk, objects)?;
     let pan = CardObjects::need(objects.pan, 0x5A)?;
     let cert = CardObjects::need(objects.issuer_cert, 0x90)?;
@@ -528,14 +643,24 @@ pub fn recover_issuer_key(
         CapkKey::Rsa { modulus, exponent } => {
             let ca = rsa::RsaPublicKey::new(modulus, exponent)?;
             let exponent = CardObjects::need(objects.issuer_exponent, 0x9F32)?;
-            let issuer =
+            let c =
                 rsa::recover_issuer_cert(&ca, cert, objects.issuer_remainder, exponent, pan, date)?;
-            Ok(IssuerPublicKey::Rsa(issuer.key))
+            Ok(IssuerCertificate {
+                key: IssuerPublicKey::Rsa(c.key),
+                issuer_id: c.issuer_id,
+                expiry: c.expiry,
+                serial: c.serial,
+            })
         }
         CapkKey::Sm2 { xy } => {
             let ca = sscard_crypto::sm2::PublicKey::from_xy(xy).map_err(|_| OdaError::BadKey)?;
-            let issuer = sm2::verify_issuer_cert(&ca, cert, pan, date, &sm2::Sm2Profile::PBOC)?;
-            Ok(IssuerPublicKey::Sm2(issuer.key))
+            let c = sm2::verify_issuer_cert(&ca, cert, pan, date, &sm2::Sm2Profile::PBOC)?;
+            Ok(IssuerCertificate {
+                key: IssuerPublicKey::Sm2(c.key),
+                issuer_id: c.issuer_id,
+                expiry: c.expiry,
+                serial: c.serial,
+            })
         }
     }
 }
@@ -549,7 +674,7 @@ pub fn verify_sda(
     objects: &CardObjects<'_>,
     date: Date,
 ) -> Result<SdaResult> {
-    let issuer = recover_issuer_key(capk, objects, date)?;
+    let issuer = recover_issuer_key(capk, objects, date)?.key;
     let ssad = CardObjects::need(objects.ssad, 0x93)?;
     let dac = match &issuer {
         IssuerPublicKey::Rsa(key) => rsa::recover_ssad(key, ssad, static_data)?,
@@ -568,7 +693,7 @@ pub fn recover_icc_key(
     objects: &CardObjects<'_>,
     date: Date,
 ) -> Result<IccPublicKey> {
-    let issuer = recover_issuer_key(capk, objects, date)?;
+    let issuer = recover_issuer_key(capk, objects, date)?.key;
     let pan = CardObjects::need(objects.pan, 0x5A)?;
     let cert = CardObjects::need(objects.icc_cert, 0x9F46)?;
     match &issuer {
@@ -677,6 +802,33 @@ mod tests {
         assert_eq!(id, [0x62, 0x28, 0x00, 0xFF]);
         let odd: [u8; 4] = pad_pan(&pan, 5).unwrap();
         assert_eq!(odd, [0x62, 0x28, 0x0F, 0xFF]);
+    }
+
+    #[test]
+    fn static_data_from_records() {
+        let mut out = Vec::new();
+        append_oda_record(&mut out, 3, &[0x70, 0x03, 0x5A, 0x01, 0x62]).unwrap();
+        assert_eq!(out, [0x5A, 0x01, 0x62]);
+        append_oda_record(&mut out, 11, &[0x70, 0x01, 0xAA]).unwrap();
+        assert_eq!(out, [0x5A, 0x01, 0x62, 0x70, 0x01, 0xAA]);
+        append_sda_tag_list(&mut out, &[0x82], [0x7C, 0x00]).unwrap();
+        assert_eq!(out.len(), 8);
+        let bad = OdaError::BadOdaRecord { sfi: 2 };
+        assert_eq!(append_oda_record(&mut out, 2, &[0x77, 0x00]), Err(bad));
+        assert_eq!(
+            append_oda_record(&mut out, 2, &[0x70, 0x00, 0x00]),
+            Err(bad)
+        );
+        assert_eq!(append_oda_record(&mut out, 2, &[0x70, 0x05]), Err(bad));
+        assert_eq!(
+            append_oda_record(&mut out, 31, &[]),
+            Err(OdaError::BadOdaRecord { sfi: 31 })
+        );
+        assert_eq!(
+            append_sda_tag_list(&mut out, &[0x9F, 0x36], [0, 0]),
+            Err(OdaError::BadSdaTagList)
+        );
+        assert_eq!(out.len(), 8);
     }
 
     #[test]

@@ -653,6 +653,22 @@ fn test_pki_file_reverifies() {
     let recovered = hs(&r.issuer_cert_recovered);
     assert_eq!(&recovered[..2], &[0x6A, 0x02]);
     assert_eq!(recovered.last(), Some(&0xBC));
+    // The same objects as the card's record TLVs (personalisation helper).
+    for (family, index) in [
+        (sscard_emv::cryptogram::Family::Sm2Sm4, 0xF1),
+        (sscard_emv::cryptogram::Family::Rsa3Des, 0xF2),
+    ] {
+        let mut records = pki.record_tlvs(family).unwrap();
+        records.extend_from_slice(&static_data);
+        let objects = CardObjects::from_tlv(&records);
+        assert_eq!(objects.ca_index, Some(index));
+        let capk = store.get(RID_UNIONPAY, index).unwrap();
+        assert_eq!(
+            verify_sda(capk, &static_data, &objects, d).unwrap().dac,
+            [0xDA, 0xC1]
+        );
+        recover_icc_key(capk, &static_data, &objects, d).unwrap();
+    }
     // The test CAs are not UnionPay's: the wrong family or index fails.
     assert_eq!(
         recover_issuer_key(store.get(RID_UNIONPAY, 0xF1).unwrap(), &rsa_objects, d).map(|_| ()),

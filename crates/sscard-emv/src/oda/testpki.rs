@@ -449,6 +449,38 @@ pub fn generate(params: &TestPkiParams<'_>) -> Result<TestPki> {
 }
 
 impl TestPki {
+    /// The ODA data objects a card of `family` carries in its records, as BER-TLVs:
+    /// `8F ‖ 90 ‖ 9F46 ‖ 93` (SM2) or `8F ‖ 90 ‖ 92 ‖ 9F32 ‖ 9F46 ‖ 9F48 ‖ 9F47 ‖ 93`
+    /// (RSA; empty remainders are left out). For personalising the emulated card.
+    pub fn record_tlvs(&self, family: crate::cryptogram::Family) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let objects: Vec<(u32, &str)> = match family {
+            crate::cryptogram::Family::Sm2Sm4 => alloc::vec![
+                (0x8F, self.sm2.capk.index.as_str()),
+                (0x90, self.sm2.issuer_cert_90.as_str()),
+                (0x9F46, self.sm2.icc_cert_9f46.as_str()),
+                (0x93, self.sm2.ssad_93.as_str()),
+            ],
+            crate::cryptogram::Family::Rsa3Des => alloc::vec![
+                (0x8F, self.rsa.capk.index.as_str()),
+                (0x90, self.rsa.issuer_cert_90.as_str()),
+                (0x92, self.rsa.issuer_remainder_92.as_str()),
+                (0x9F32, self.rsa.issuer_exponent_9f32.as_str()),
+                (0x9F46, self.rsa.icc_cert_9f46.as_str()),
+                (0x9F48, self.rsa.icc_remainder_9f48.as_str()),
+                (0x9F47, self.rsa.icc_exponent_9f47.as_str()),
+                (0x93, self.rsa.ssad_93.as_str()),
+            ],
+        };
+        for (tag, value) in objects {
+            let value = unhex(value)?;
+            if !value.is_empty() {
+                tlv(&mut out, tag, &value)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Parses a test-PKI file.
     pub fn from_json(text: &str) -> Result<Self> {
         serde_json::from_str(text).map_err(|_| OdaError::BadField)

@@ -6,6 +6,9 @@
 //!   the data a DOL asks for, and splitting received DOL data back into values.
 //! * [`cryptogram`]: session keys, application cryptograms, ARPC and issuer-script MACs
 //!   for the 3DES (CVN 01) and SM4 families, chosen by the terminal's `DF69`.
+//! * [`oda`]: offline data authentication, RSA (EMV recovery) and SM2 (PBOC part 17):
+//!   certificate chains, SDA, DDA, CDA, verify and build/sign, and a TEST PKI generator.
+//! * [`capk`]: the CA public key store (UnionPay keys as data in `apdu-specs/pboc/capk.json`).
 //!
 //! Facts come from `spec/pboc.md`; every \[U\] (unconfirmed) construction is named as
 //! such in its item's docs and kept replaceable.
@@ -22,9 +25,13 @@
 
 extern crate alloc;
 
+pub mod capk;
 pub mod cryptogram;
 pub mod dol;
+pub mod oda;
 pub mod tag;
 
+pub use capk::{Capk, CapkStore};
 pub use dol::{Dol, DolEntry, DolError};
+pub use oda::OdaError;
 pub use tag::Tag;

@@ -24,6 +24,7 @@ extern crate alloc;
 
 pub mod cryptogram;
 pub mod dol;
+pub mod perso;
 pub mod tag;
 
 pub use dol::{Dol, DolEntry, DolError};

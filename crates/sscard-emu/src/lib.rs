@@ -27,6 +27,7 @@
 //! end-to-end tests through a real pcscd are in `tools/e2e/`.
 
 pub mod cos;
+pub mod pboc;
 pub mod persist;
 pub mod psam;
 pub mod reader;
@@ -34,6 +35,7 @@ pub mod runtime;
 pub mod vpcd;
 
 pub use cos::{EchoCard, SsCard};
+pub use pboc::{DualCard, PbocApp};
 pub use psam::EmulatedPsam;
 pub use reader::EmulatedReader;
 pub use runtime::{PagingMode, ResponsePager, Runtime};
@@ -44,4 +46,18 @@ pub fn sample_card() -> Result<SsCard, cos::BuildError> {
     let profile = sscard_fs::builtin_profile()?;
     let image = sscard_fs::sample_image()?;
     SsCard::new(&profile, &image)
+}
+
+/// The built-in sample card with the PBOC bank application
+/// (`apdu-specs/pboc/card.json`, TEST data) next to the social-security application,
+/// with OS randomness. See [`pboc::DualCard`] for the routing rules.
+pub fn sample_card_with_bank() -> Result<DualCard, pboc::PbocBuildError> {
+    sample_card_with_bank_entropy(Box::new(cos::OsEntropy))
+}
+
+/// [`sample_card_with_bank`] with injected randomness for the bank application.
+pub fn sample_card_with_bank_entropy(
+    entropy: Box<dyn cos::Entropy>,
+) -> Result<DualCard, pboc::PbocBuildError> {
+    Ok(DualCard::new(sample_card()?, PbocApp::builtin(entropy)?))
 }

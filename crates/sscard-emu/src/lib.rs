@@ -6,6 +6,11 @@
 //! * [`cos::SsCard`]: the SSCard COS as a pure command handler
 //!   ([`sscard_apdu::applet::Card`]), built from the card profile and a card image
 //!   (`sscard-fs`). Never imports the terminal side.
+//! * [`pboc::PbocApp`]: the PBOC 3.0 bank application (PSE/PPSE, GPO, records and
+//!   logs, GENERATE AC with electronic cash, issuer scripts, SM2 DDA/CDA), personalised
+//!   from `apdu-specs/pboc/card.json` through `sscard_emv::perso`; its non-volatile
+//!   state is [`pboc::PbocState`]. [`pboc::DualCard`] puts it next to the SSCard
+//!   ([`sample_card_with_bank`]).
 //! * [`psam::EmulatedPsam`]: the terminal's PSAM (`BF DE`, `80 FA`, terminal number),
 //!   keyed like the card, so terminals authenticate emulated cards through it.
 //! * [`runtime::Runtime`]: C-APDU bytes in, R-APDU bytes out; `61xx` paging with
@@ -23,6 +28,8 @@
 //! feeds arbitrary APDU sequences and asserts the card always answers (no panic, never
 //! an empty reply); `tests/psam.rs` drives the PSAM against the emulated card (its
 //! cryptograms are the card's), every status word, and arbitrary APDUs;
+//! `tests/pboc.rs` drives the bank application on the combined card through APDU bytes
+//! and recomputes its cryptograms, ARPCs, script MACs and SM2 signatures independently;
 //! `tests/vpcd.rs` speaks the vpcd protocol to the bridge over a loopback socket. The
 //! end-to-end tests through a real pcscd are in `tools/e2e/`.
 

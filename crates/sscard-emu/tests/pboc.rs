@@ -897,3 +897,60 @@ fn built_in_constructor_and_bad_profiles() {
         perso::load(&PROFILE.replace("\"cdol1\": \"9F0206", "\"cdol1\": \"9F0207")).unwrap_err();
     assert_eq!(e.kind, perso::PersoErrorKind::Mismatch { tag: 0x8C }, "{e}");
 }
+
+#[test]
+fn cda_sm2_signs_the_cryptogram_and_the_transaction_data() {
+    let mut rt = card();
+    select_app(&mut rt);
+    let pdol = pdol_contact(false, 5000, CNY, true);
+    gpo(&mut rt, &pdol);
+    let cdol = cdol1(5000, CNY);
+    let (resp, sw) = gac(&mut rt, 0x90, &cdol);
+    assert_eq!(sw, 0x9000);
+    assert!(
+        ber::find(&resp, 0x9F26).unwrap().is_none(),
+        "AC inside the SDAD"
+    );
+    let cid = find(&resp, 0x9F27);
+    let atc = find(&resp, 0x9F36);
+    let iad = find(&resp, 0x9F10);
+    let sdad = find(&resp, 0x9F4B);
+    assert_eq!(sdad[0], 0x15);
+    let ldd = usize::from(sdad[1]);
+    let dynamic = &sdad[2..2 + ldd];
+    let n = usize::from(dynamic[0]);
+    assert_eq!(dynamic[1 + n], cid[0]);
+    let ac: [u8; 8] = dynamic[2 + n..10 + n].try_into().unwrap();
+    let g = Gac {
+        cid: cid[0],
+        atc: u16::from_be_bytes(atc.clone().try_into().unwrap()),
+        ac,
+        iad: iad.clone(),
+    };
+    let aip = profile().applications[0].gpo(Family::Sm2Sm4).contact.aip;
+    assert_eq!(g.cid, 0x80);
+    assert_eq!(ac, expected_ac(Family::Sm2Sm4, 5000, CNY, aip, &g));
+    let mut hashed = pdol.clone();
+    hashed.extend_from_slice(&cdol);
+    for (tag, v) in [(0x9F27u32, &cid), (0x9F36, &atc), (0x9F10, &iad)] {
+        let mut t = tag.to_be_bytes()[2..].to_vec();
+        t.push(v.len() as u8);
+        t.extend_from_slice(v);
+        hashed.extend_from_slice(&t);
+    }
+    assert_eq!(&dynamic[10 + n..], sscard_crypto::sm3::sm3(&hashed));
+    let (rec, _) = read_record(&mut rt, 4, 2);
+    let pk = sscard_crypto::sm2::PublicKey::from_slice(&find(&rec, 0x9F46)[20..84]).unwrap();
+    let mut signed = sdad[..2 + ldd].to_vec();
+    signed.extend_from_slice(&UN);
+    let sig = sscard_crypto::sm2::Signature::from_slice(&sdad[2 + ldd..]).unwrap();
+    pk.verify(sscard_crypto::sm2::DEFAULT_DIST_ID, &signed, &sig)
+        .unwrap();
+    // The RSA family (signer placeholder) answers without a signature.
+    let mut rt = card();
+    select_app(&mut rt);
+    gpo(&mut rt, &pdol_contact(false, 5000, CNY, false));
+    let (resp, _) = gac(&mut rt, 0x90, &cdol);
+    assert!(ber::find(&resp, 0x9F4B).unwrap().is_none());
+    assert_eq!(find(&resp, 0x9F26).len(), 8);
+}

@@ -96,7 +96,9 @@ enum GacStage {
 struct Txn {
     family: Family,
     aip: [u8; 2],
+    pdol_data: Vec<u8>,
     pdol_values: Vec<(Tag, Vec<u8>)>,
+    cdol1_data: Vec<u8>,
     cdol1_values: Vec<(Tag, Vec<u8>)>,
     ec_requested: bool,
     stage: GacStage,
@@ -595,7 +597,9 @@ impl PbocApp {
         let mut txn = Txn {
             family,
             aip,
+            pdol_data: body.to_vec(),
             pdol_values,
+            cdol1_data: Vec::new(),
             cdol1_values: Vec::new(),
             ec_requested,
             stage: GacStage::None,
@@ -884,6 +888,7 @@ impl PbocApp {
     fn generate_ac(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
         let p1 = cmd.p1();
         let requested = p1 & 0xC0;
+        let cda = p1 & 0x10 != 0;
         if cmd.p2() != 0 || p1 & 0x2F != 0 || requested == 0xC0 {
             return Err(Status::IncorrectP1P2);
         }
@@ -897,18 +902,25 @@ impl PbocApp {
             GacStage::None => match split_dol(&self.app(i)?.cdol1, cmd.data()) {
                 Ok(values) => {
                     txn.cdol1_values = values;
-                    self.first_gac(i, &mut txn, requested)
+                    txn.cdol1_data = cmd.data().to_vec();
+                    self.first_gac(i, &mut txn, requested, cda)
                 }
                 Err(e) => Err(e),
             },
-            GacStage::First(CID_ARQC) => self.second_gac(i, &mut txn, requested, cmd.data()),
+            GacStage::First(CID_ARQC) => self.second_gac(i, &mut txn, requested, cda, cmd.data()),
             _ => Err(Status::ConditionsOfUseNotSatisfied),
         };
         self.session.txn = Some(txn);
         reply.extend_from_slice(&result?)
     }
 
-    fn first_gac(&mut self, i: usize, txn: &mut Txn, requested: u8) -> Result<Vec<u8>, Status> {
+    fn first_gac(
+        &mut self,
+        i: usize,
+        txn: &mut Txn,
+        requested: u8,
+        cda: bool,
+    ) -> Result<Vec<u8>, Status> {
         let values = txn.cdol1_values.clone();
         let blocked = self.app_state(i)?.blocked;
         // Card risk management: never above what was asked (AAC < ARQC < TC); EC
@@ -926,18 +938,90 @@ impl PbocApp {
         }
         txn.stage = GacStage::First(cid);
         txn.first_ac = Some((ac, atc));
-        let mut out = Vec::new();
-        put_tlv(&mut out, 0x9F27, &[cid]);
-        put_tlv(&mut out, 0x9F36, &atc.to_be_bytes());
-        put_tlv(&mut out, 0x9F26, &ac);
-        put_tlv(&mut out, 0x9F10, &iad);
-        if cid == CID_TC {
-            // EC issuer authorisation code with an EC offline approval \[U\].
-            put_tlv(&mut out, 0x9F74, &self.app(i)?.ec.issuer_auth_code);
+        // EC issuer authorisation code with an EC offline approval \[U\].
+        let ec_code = if cid == CID_TC {
+            Some(self.app(i)?.ec.issuer_auth_code)
+        } else {
+            None
+        };
+        let cdol1_data = txn.cdol1_data.clone();
+        self.gac_response(i, txn, cda, &[&cdol1_data], (cid, atc, ac), &iad, ec_code)
+    }
+
+    /// The format 2 GENERATE AC response `77{9F27, 9F36, 9F26, 9F10 [, 9F74]}`; with CDA
+    /// requested, a non-AAC cryptogram and a signer for the family, the AC travels inside
+    /// the SDAD instead: `77{9F27, 9F36, 9F4B, 9F10 [, 9F74]}`. Without a signer (the RSA
+    /// placeholder) the plain response is sent: "CDA requested but absent".
+    ///
+    /// CDA layout \[U, SM2 — ours, after EMV Book 2 §6.6\]: ICC dynamic data = `len ‖
+    /// ICC dynamic number ‖ CID ‖ AC ‖ SM3(PDOL data ‖ CDOL1 data [‖ CDOL2 data] ‖ the
+    /// response TLVs other than 9F4B, in order)`; the signed data appends `9F37`.
+    #[allow(clippy::too_many_arguments)]
+    fn gac_response(
+        &mut self,
+        i: usize,
+        txn: &Txn,
+        cda: bool,
+        cdol_data: &[&[u8]],
+        (cid, atc, ac): (u8, u16, [u8; 8]),
+        iad: &[u8],
+        ec_code: Option<[u8; 6]>,
+    ) -> Result<Vec<u8>, Status> {
+        let mut plain = Vec::new();
+        put_tlv(&mut plain, 0x9F27, &[cid]);
+        put_tlv(&mut plain, 0x9F36, &atc.to_be_bytes());
+        let mut tail = Vec::new();
+        put_tlv(&mut tail, 0x9F10, iad);
+        if let Some(code) = ec_code {
+            put_tlv(&mut tail, 0x9F74, &code);
         }
+        let mut out = plain.clone();
+        let mut signed = false;
+        if cda && cid != CID_AAC {
+            let mut hashed = txn.pdol_data.clone();
+            for d in cdol_data {
+                hashed.extend_from_slice(d);
+            }
+            hashed.extend_from_slice(&plain);
+            hashed.extend_from_slice(&tail);
+            let hash = sscard_crypto::sm3::sm3(&hashed);
+            let n = self.app(i)?.icc_dynamic_number_len;
+            let mut dynamic = vec![0u8; usize::from(n) + 1];
+            if let Some((len, number)) = dynamic.split_first_mut() {
+                *len = n;
+                self.entropy.fill(number);
+            }
+            dynamic.push(cid);
+            dynamic.extend_from_slice(&ac);
+            dynamic.extend_from_slice(&hash);
+            let un: [u8; 4] = fixed(lookup(&txn.cdol1_values, Tag(0x9F37)));
+            match self.signer(i, txn.family)?.sdad(&dynamic, &un) {
+                Ok(sdad) => {
+                    put_tlv(&mut out, 0x9F4B, &sdad);
+                    signed = true;
+                }
+                Err(Status::ConditionsOfUseNotSatisfied) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !signed {
+            put_tlv(&mut out, 0x9F26, &ac);
+        }
+        out.extend_from_slice(&tail);
         let mut resp = Vec::new();
         put_tlv(&mut resp, 0x77, &out);
         Ok(resp)
+    }
+
+    fn signer(&self, i: usize, family: Family) -> Result<&dyn DynamicAuthenticator, Status> {
+        self.authenticators
+            .get(i)
+            .and_then(|pair| match family {
+                Family::Rsa3Des => pair.first(),
+                Family::Sm2Sm4 => pair.get(1),
+            })
+            .map(|b| b.as_ref())
+            .ok_or(Status::ConditionsOfUseNotSatisfied)
     }
 
     fn second_gac(
@@ -945,6 +1029,7 @@ impl PbocApp {
         i: usize,
         txn: &mut Txn,
         requested: u8,
+        cda: bool,
         data: &[u8],
     ) -> Result<Vec<u8>, Status> {
         if requested == CID_ARQC {
@@ -971,14 +1056,16 @@ impl PbocApp {
             self.commit(before)?;
         }
         txn.stage = GacStage::Done;
-        let mut out = Vec::new();
-        put_tlv(&mut out, 0x9F27, &[cid]);
-        put_tlv(&mut out, 0x9F36, &atc.to_be_bytes());
-        put_tlv(&mut out, 0x9F26, &ac);
-        put_tlv(&mut out, 0x9F10, &iad);
-        let mut resp = Vec::new();
-        put_tlv(&mut resp, 0x77, &out);
-        Ok(resp)
+        let cdol1_data = txn.cdol1_data.clone();
+        self.gac_response(
+            i,
+            txn,
+            cda,
+            &[&cdol1_data, data],
+            (cid, atc, ac),
+            &iad,
+            None,
+        )
     }
 
     // ----------------------------------------------------------------------------
@@ -1046,15 +1133,7 @@ impl PbocApp {
         let mut dynamic = vec![0u8; usize::from(n)];
         self.entropy.fill(&mut dynamic);
         dynamic.insert(0, n);
-        let signer = self
-            .authenticators
-            .get(i)
-            .and_then(|pair| match family {
-                Family::Rsa3Des => pair.first(),
-                Family::Sm2Sm4 => pair.get(1),
-            })
-            .ok_or(Status::ConditionsOfUseNotSatisfied)?;
-        let sdad = signer.sdad(&dynamic, data)?;
+        let sdad = self.signer(i, family)?.sdad(&dynamic, data)?;
         let mut inner = Vec::new();
         put_tlv(&mut inner, 0x9F4B, &sdad);
         let mut out = Vec::new();

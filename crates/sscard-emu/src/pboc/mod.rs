@@ -22,10 +22,12 @@
 
 mod auth;
 mod combined;
+mod command;
 mod state;
 
 pub use auth::{DynamicAuthenticator, NoAuthenticator, Sm2Authenticator, SDAD_FORMAT};
 pub use combined::{Current, DualCard};
+pub use command::{BankCommand, ScriptKind};
 pub use state::{PbocAppState, PbocFileJournal, PbocJournal, PbocState, PBOC_STATE_VERSION};
 
 use sscard_apdu::applet::{Card, Interface, Reply};
@@ -416,18 +418,10 @@ impl PbocApp {
     fn select(
         &mut self,
         interface: Interface,
-        cmd: &CommandView<'_>,
+        next: bool,
+        name: &[u8],
         reply: &mut Reply<'_>,
     ) -> Result<(), Status> {
-        if cmd.p1() != 0x04 {
-            return Err(Status::IncorrectP1P2);
-        }
-        let next = match cmd.p2() {
-            0x00 => false,
-            0x02 => true,
-            _ => return Err(Status::IncorrectP1P2),
-        };
-        let name = cmd.data();
         if name == perso::PSE_NAME {
             let fci = self
                 .profile
@@ -495,13 +489,8 @@ impl PbocApp {
     // READ RECORD
     // ----------------------------------------------------------------------------
 
-    fn read_record(&self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
-        let record = cmd.p1();
-        if cmd.p2() & 0x07 != 0x04 || record == 0 || cmd.p2() >> 3 == 0 {
-            return Err(Status::IncorrectP1P2);
-        }
-        let sfi = cmd.p2() >> 3;
-        let index = usize::from(record) - 1;
+    fn read_record(&self, record: u8, sfi: u8, reply: &mut Reply<'_>) -> Result<(), Status> {
+        let index = usize::from(record).saturating_sub(1);
         match self.session.selected {
             Selected::Pse => {
                 let pse = self.profile.pse.as_ref().ok_or(Status::FileNotFound)?;
@@ -551,32 +540,12 @@ impl PbocApp {
     fn gpo(
         &mut self,
         interface: Interface,
-        cmd: &CommandView<'_>,
+        body: &[u8],
         reply: &mut Reply<'_>,
     ) -> Result<(), Status> {
-        if cmd.p1() != 0 || cmd.p2() != 0 {
-            return Err(Status::IncorrectP1P2);
-        }
         let i = self.app_index()?;
         if self.session.txn.is_some() {
             return Err(Status::ConditionsOfUseNotSatisfied);
-        }
-        // 83 L <PDOL data>, L in one byte or 81 xx.
-        let data = cmd.data();
-        let (&tag, rest) = data.split_first().ok_or(Status::WrongLength)?;
-        if tag != 0x83 {
-            return Err(Status::WrongData);
-        }
-        let (len, body) = match rest.split_first() {
-            Some((&0x81, r)) => {
-                let (&l, r) = r.split_first().ok_or(Status::WrongLength)?;
-                (usize::from(l), r)
-            }
-            Some((&l, r)) if l < 0x80 => (usize::from(l), r),
-            _ => return Err(Status::WrongLength),
-        };
-        if body.len() != len {
-            return Err(Status::WrongLength);
         }
         let app = self.app(i)?;
         let pdol = match interface {
@@ -797,11 +766,11 @@ impl PbocApp {
     // GET DATA
     // ----------------------------------------------------------------------------
 
-    fn get_data(&self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
+    fn get_data(&self, tag: u16, reply: &mut Reply<'_>) -> Result<(), Status> {
         let i = self.app_index()?;
         let app = self.app(i)?;
         let st = self.app_state(i)?;
-        let tag = u32::from(u16::from_be_bytes([cmd.p1(), cmd.p2()]));
+        let tag = u32::from(tag);
         let value: Vec<u8> = match tag {
             0x9F36 => st.atc.to_be_bytes().to_vec(),
             0x9F13 => st.last_online_atc.to_be_bytes().to_vec(),
@@ -846,15 +815,9 @@ impl PbocApp {
     // VERIFY
     // ----------------------------------------------------------------------------
 
-    fn verify(&mut self, cmd: &CommandView<'_>) -> Result<(), Status> {
-        if cmd.p1() != 0x00 || cmd.p2() != 0x80 {
-            return Err(Status::IncorrectP1P2);
-        }
+    fn verify(&mut self, pin_block: &[u8]) -> Result<(), Status> {
         let i = self.app_index()?;
-        if cmd.data().len() != 8 {
-            return Err(Status::WrongLength);
-        }
-        let offered = parse_pin_block(cmd.data()).ok_or(Status::WrongData)?;
+        let offered = parse_pin_block(pin_block).ok_or(Status::WrongData)?;
         let limit = self.app(i)?.pin_try_limit;
         if self.app_state(i)?.pin_tries == 0 {
             return Err(Status::AuthenticationMethodBlocked);
@@ -885,13 +848,13 @@ impl PbocApp {
     // GENERATE AC
     // ----------------------------------------------------------------------------
 
-    fn generate_ac(&mut self, cmd: &CommandView<'_>, reply: &mut Reply<'_>) -> Result<(), Status> {
-        let p1 = cmd.p1();
-        let requested = p1 & 0xC0;
-        let cda = p1 & 0x10 != 0;
-        if cmd.p2() != 0 || p1 & 0x2F != 0 || requested == 0xC0 {
-            return Err(Status::IncorrectP1P2);
-        }
+    fn generate_ac(
+        &mut self,
+        requested: u8,
+        cda: bool,
+        data: &[u8],
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Status> {
         let i = self.app_index()?;
         let mut txn = self
             .session
@@ -899,15 +862,15 @@ impl PbocApp {
             .clone()
             .ok_or(Status::ConditionsOfUseNotSatisfied)?;
         let result = match txn.stage {
-            GacStage::None => match split_dol(&self.app(i)?.cdol1, cmd.data()) {
+            GacStage::None => match split_dol(&self.app(i)?.cdol1, data) {
                 Ok(values) => {
                     txn.cdol1_values = values;
-                    txn.cdol1_data = cmd.data().to_vec();
+                    txn.cdol1_data = data.to_vec();
                     self.first_gac(i, &mut txn, requested, cda)
                 }
                 Err(e) => Err(e),
             },
-            GacStage::First(CID_ARQC) => self.second_gac(i, &mut txn, requested, cda, cmd.data()),
+            GacStage::First(CID_ARQC) => self.second_gac(i, &mut txn, requested, cda, data),
             _ => Err(Status::ConditionsOfUseNotSatisfied),
         };
         self.session.txn = Some(txn);
@@ -1072,14 +1035,8 @@ impl PbocApp {
     // EXTERNAL AUTHENTICATE
     // ----------------------------------------------------------------------------
 
-    fn external_auth(&mut self, cmd: &CommandView<'_>) -> Result<(), Status> {
-        if cmd.p1() != 0 || cmd.p2() != 0 {
-            return Err(Status::IncorrectP1P2);
-        }
+    fn external_auth(&mut self, arpc_rx: &[u8], arc: [u8; 2]) -> Result<(), Status> {
         let i = self.app_index()?;
-        if cmd.data().len() != 10 {
-            return Err(Status::WrongLength);
-        }
         let family;
         let (arqc, atc) = match self.session.txn.as_ref() {
             Some(t) if t.stage == GacStage::First(CID_ARQC) && !t.ext_auth_tried => {
@@ -1088,8 +1045,6 @@ impl PbocApp {
             }
             _ => return Err(Status::ConditionsOfUseNotSatisfied),
         };
-        let (arpc_rx, arc) = cmd.data().split_at_checked(8).ok_or(Status::WrongLength)?;
-        let arc: [u8; 2] = fixed(Some(arc));
         let mk = cryptogram::master_key(family, &self.app(i)?.keys(family).mk_ac)
             .map_err(|_| Status::UnspecifiedError)?;
         let expected =
@@ -1110,14 +1065,7 @@ impl PbocApp {
     // INTERNAL AUTHENTICATE
     // ----------------------------------------------------------------------------
 
-    fn internal_auth(
-        &mut self,
-        cmd: &CommandView<'_>,
-        reply: &mut Reply<'_>,
-    ) -> Result<(), Status> {
-        if cmd.p1() != 0 || cmd.p2() != 0 {
-            return Err(Status::IncorrectP1P2);
-        }
+    fn internal_auth(&mut self, data: &[u8], reply: &mut Reply<'_>) -> Result<(), Status> {
         let i = self.app_index()?;
         let family = self
             .session
@@ -1125,10 +1073,6 @@ impl PbocApp {
             .as_ref()
             .map(|t| t.family)
             .ok_or(Status::ConditionsOfUseNotSatisfied)?;
-        let data = cmd.data();
-        if data.is_empty() || data.len() > 128 {
-            return Err(Status::WrongLength);
-        }
         let n = self.app(i)?.icc_dynamic_number_len;
         let mut dynamic = vec![0u8; usize::from(n)];
         self.entropy.fill(&mut dynamic);
@@ -1145,35 +1089,50 @@ impl PbocApp {
     // Issuer scripts
     // ----------------------------------------------------------------------------
 
-    /// Checks the script MAC (last 4 bytes of the data) and returns the data without it.
-    fn script_body<'c>(&self, i: usize, cmd: &CommandView<'c>) -> Result<&'c [u8], Status> {
+    /// Checks an issuer-script MAC over the first GENERATE AC's cryptogram and ATC.
+    fn check_script_mac(
+        &self,
+        i: usize,
+        header: &[u8; 5],
+        body: &[u8],
+        mac_rx: &[u8],
+    ) -> Result<(), Status> {
         let txn = self
             .session
             .txn
             .as_ref()
             .ok_or(Status::ConditionsOfUseNotSatisfied)?;
         let (ac, atc) = txn.first_ac.ok_or(Status::ConditionsOfUseNotSatisfied)?;
-        let data = cmd.data();
-        let split = data.len().checked_sub(4).ok_or(Status::WrongLength)?;
-        let (body, mac_rx) = data.split_at_checked(split).ok_or(Status::WrongLength)?;
-        let lc = u8::try_from(data.len()).map_err(|_| Status::WrongLength)?;
-        let header = [cmd.cla(), cmd.ins(), cmd.p1(), cmd.p2(), lc];
         let mk = cryptogram::master_key(txn.family, &self.app(i)?.keys(txn.family).mk_smi)
             .map_err(|_| Status::UnspecifiedError)?;
-        let mac = cryptogram::script_mac(&mk, atc, &ac, &header, body)
+        let mac = cryptogram::script_mac(&mk, atc, &ac, header, body)
             .map_err(|_| Status::UnspecifiedError)?;
-        sscard_crypto::mac::verify(&mac, mac_rx)
-            .map_err(|_| Status::SecureMessagingDataIncorrect)?;
-        Ok(body)
+        sscard_crypto::mac::verify(&mac, mac_rx).map_err(|_| Status::SecureMessagingDataIncorrect)
     }
 
-    fn put_data(&mut self, cmd: &CommandView<'_>) -> Result<(), Status> {
+    fn script(
+        &mut self,
+        kind: ScriptKind,
+        header: &[u8; 5],
+        body: &[u8],
+        mac: &[u8],
+    ) -> Result<(), Status> {
         let i = self.app_index()?;
-        let tag = u16::from_be_bytes([cmd.p1(), cmd.p2()]);
-        if !matches!(tag, 0x9F79 | 0x9F77 | 0x9F78 | 0x9F6D) {
-            return Err(Status::ReferencedDataNotFound);
+        if let ScriptKind::PutData { tag } = kind {
+            if !matches!(tag, 0x9F79 | 0x9F77 | 0x9F78 | 0x9F6D) {
+                return Err(Status::ReferencedDataNotFound);
+            }
         }
-        let body = self.script_body(i, cmd)?;
+        self.check_script_mac(i, header, body, mac)?;
+        match kind {
+            ScriptKind::PutData { tag } => self.put_data(i, tag, body),
+            ScriptKind::Block => self.app_block(i, body, true),
+            ScriptKind::Unblock => self.app_block(i, body, false),
+            ScriptKind::PinChange { new_pin } => self.pin_change(i, new_pin, body),
+        }
+    }
+
+    fn put_data(&mut self, i: usize, tag: u16, body: &[u8]) -> Result<(), Status> {
         let value: [u8; 6] = body.try_into().map_err(|_| Status::WrongLength)?;
         let amount = bcd_amount(&value).ok_or(Status::WrongData)?;
         let before = self.state.clone();
@@ -1201,7 +1160,7 @@ impl PbocApp {
             st.ec_balance = amount;
             if let (Some(fields), Some(max)) = (fields, max) {
                 // Load log record \[U order\]: P1 P2 ‖ balance before ‖ balance after ‖ DF4F.
-                let mut rec = vec![cmd.p1(), cmd.p2()];
+                let mut rec = tag.to_be_bytes().to_vec();
                 rec.extend_from_slice(&amount_bcd(old));
                 rec.extend_from_slice(&amount_bcd(amount));
                 rec.extend_from_slice(&fields);
@@ -1219,12 +1178,7 @@ impl PbocApp {
         self.commit(before)
     }
 
-    fn app_block(&mut self, cmd: &CommandView<'_>, block: bool) -> Result<(), Status> {
-        if cmd.p1() != 0 || cmd.p2() != 0 {
-            return Err(Status::IncorrectP1P2);
-        }
-        let i = self.app_index()?;
-        let body = self.script_body(i, cmd)?;
+    fn app_block(&mut self, i: usize, body: &[u8], block: bool) -> Result<(), Status> {
         if !body.is_empty() {
             return Err(Status::WrongLength);
         }
@@ -1236,13 +1190,8 @@ impl PbocApp {
     /// PIN CHANGE/UNBLOCK `84 24 00 P2`: P2 `00` resets the try counter; P2 `01` also
     /// sets a new PIN given as a **plaintext** PIN block ‖ MAC (\[U\]: real cards take
     /// it enciphered under MK_SMC; the emulator accepts plaintext).
-    fn pin_change(&mut self, cmd: &CommandView<'_>) -> Result<(), Status> {
-        if cmd.p1() != 0 || cmd.p2() > 1 {
-            return Err(Status::IncorrectP1P2);
-        }
-        let i = self.app_index()?;
-        let body = self.script_body(i, cmd)?;
-        let new_pin = if cmd.p2() == 1 {
+    fn pin_change(&mut self, i: usize, new_pin: bool, body: &[u8]) -> Result<(), Status> {
+        let new_pin = if new_pin {
             let digits = parse_pin_block(body).ok_or(Status::WrongData)?;
             Some(
                 digits
@@ -1290,24 +1239,27 @@ impl Card for PbocApp {
         command: &CommandView<'_>,
         reply: &mut Reply<'_>,
     ) -> Result<(), Status> {
-        match (command.cla(), command.ins()) {
-            (0x00, 0xA4) => self.select(interface, command, reply),
-            (0x00, 0xB2) => self.read_record(command, reply),
-            (0x80, 0xA8) => self.gpo(interface, command, reply),
-            (0x80 | 0x00, 0xCA) => self.get_data(command, reply),
-            (0x00, 0x20) => self.verify(command),
-            (0x80, 0xAE) => self.generate_ac(command, reply),
-            (0x00, 0x82) => self.external_auth(command),
-            (0x00, 0x88) => self.internal_auth(command, reply),
-            (0x04 | 0x84, 0xDA) => self.put_data(command),
-            (0x84, 0x1E) => self.app_block(command, true),
-            (0x84, 0x18) => self.app_block(command, false),
-            (0x84, 0x24) => self.pin_change(command),
-            (
-                _,
-                0xA4 | 0xB2 | 0xA8 | 0xCA | 0x20 | 0xAE | 0x82 | 0x88 | 0xDA | 0x1E | 0x18 | 0x24,
-            ) => Err(Status::ClassNotSupported),
-            _ => Err(Status::InstructionNotSupported),
+        match BankCommand::try_from(command)? {
+            BankCommand::Select { next, name } => self.select(interface, next, name, reply),
+            BankCommand::ReadRecord { record, sfi } => self.read_record(record, sfi, reply),
+            BankCommand::GetProcessingOptions { pdol_data } => {
+                self.gpo(interface, pdol_data, reply)
+            }
+            BankCommand::GetData { tag } => self.get_data(tag, reply),
+            BankCommand::Verify { pin_block } => self.verify(pin_block),
+            BankCommand::GenerateAc {
+                requested,
+                cda,
+                data,
+            } => self.generate_ac(requested, cda, data, reply),
+            BankCommand::ExternalAuthenticate { arpc, arc } => self.external_auth(arpc, arc),
+            BankCommand::InternalAuthenticate { ddol_data } => self.internal_auth(ddol_data, reply),
+            BankCommand::Script {
+                kind,
+                header,
+                body,
+                mac,
+            } => self.script(kind, &header, body, mac),
         }
     }
 }

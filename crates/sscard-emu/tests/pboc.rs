@@ -954,3 +954,52 @@ fn cda_sm2_signs_the_cryptogram_and_the_transaction_data() {
     assert!(ber::find(&resp, 0x9F4B).unwrap().is_none());
     assert_eq!(find(&resp, 0x9F26).len(), 8);
 }
+
+#[test]
+fn power_cuts_during_an_ec_purchase_leave_old_or_new_state_and_no_cryptogram() {
+    use sscard_emu::persist::TearPoint;
+    let dir = std::env::temp_dir().join(format!("sscard-pboc-tear-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for point in TearPoint::ALL {
+        // Commit 0: the ATC; commit 1: the debit and the log record.
+        for nth in 0..2 {
+            let path = dir.join(format!("{point:?}-{nth}.json"));
+            let _ = std::fs::remove_file(&path);
+            let mut rt = card();
+            rt.card_mut()
+                .bank_mut()
+                .set_journal(Box::new(PbocFileJournal::new(&path).tearing(point, nth)));
+            select_app(&mut rt);
+            gpo(&mut rt, &pdol_contact(true, 250, CNY, false));
+            let (data, sw) = gac(&mut rt, 0x40, &cdol1(250, CNY));
+            assert_eq!((data.len(), sw), (0, 0x6581), "{point:?} {nth}");
+            // Restart from the file.
+            let saved = PbocFileJournal::load(&path).unwrap();
+            let (atc, bal, logs) = saved.as_ref().map_or((0, 10000, 0), |s| {
+                let a = &s.applications[0];
+                (a.atc, a.ec_balance, a.transaction_log.len())
+            });
+            assert!(
+                matches!(
+                    (atc, bal, logs),
+                    (0, 10000, 0) | (1, 10000, 0) | (1, 9750, 1)
+                ),
+                "{point:?} {nth}: {atc} {bal} {logs}"
+            );
+            if nth == 1 {
+                assert_eq!(atc, 1, "the ATC was committed before the cryptogram");
+            }
+            let mut bank = PbocApp::with_entropy(profile(), counter_entropy()).unwrap();
+            if let Some(s) = saved {
+                bank.restore(s).unwrap();
+            }
+            let mut rt = Runtime::new(DualCard::new(sample_card().unwrap(), bank))
+                .with_paging(PagingMode::Direct);
+            assert_eq!(
+                transaction(&mut rt, false, false, 0x80, 1, CNY).atc,
+                atc + 1
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

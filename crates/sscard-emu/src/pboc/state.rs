@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::persist::write_atomically;
+use crate::persist::{write_atomically, TearPoint};
 
 /// The PBOC state format version.
 pub const PBOC_STATE_VERSION: u32 = 1;
@@ -74,29 +74,57 @@ pub trait PbocJournal: Send {
 #[derive(Clone, Debug)]
 pub struct PbocFileJournal {
     path: PathBuf,
+    tear: Option<(TearPoint, usize)>,
+    commits: usize,
 }
 
 impl PbocFileJournal {
     /// A journal writing to `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            tear: None,
+            commits: 0,
+        }
     }
 
-    /// Reads a committed state; `None` if the file does not exist yet.
+    /// Tearing mode (tests): the power is cut at `point` during commit number `nth`
+    /// (0-based) and every later commit fails too (the card is off).
+    pub fn tearing(mut self, point: TearPoint, nth: usize) -> Self {
+        self.tear = Some((point, nth));
+        self
+    }
+
+    /// Reads a committed state; `None` if the file does not exist yet. A leftover
+    /// temporary file (a commit cut short) is ignored.
     pub fn load(path: &Path) -> io::Result<Option<PbocState>> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(io::Error::other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let state: PbocState = serde_json::from_slice(&bytes)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if state.version != PBOC_STATE_VERSION {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unknown bank state version",
+            ));
         }
+        Ok(Some(state))
     }
 }
 
 impl PbocJournal for PbocFileJournal {
     fn commit(&mut self, state: &PbocState) -> io::Result<()> {
+        let n = self.commits;
+        self.commits += 1;
+        let tear = match self.tear {
+            Some((_, nth)) if n > nth => return Err(io::Error::other("power cut (tearing test)")),
+            Some((point, nth)) if n == nth => Some(point),
+            _ => None,
+        };
         let bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
-        write_atomically(&self.path, &bytes, None)
+        write_atomically(&self.path, &bytes, tear)
     }
 }

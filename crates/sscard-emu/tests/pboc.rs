@@ -663,14 +663,24 @@ fn atc_only_goes_up_and_survives_a_restart() {
     assert_eq!(saved.applications[0].ec_balance, 10000 - 200);
     assert_eq!(saved.applications[0].transaction_log.len(), 2);
     // A new card restored from the file continues from there.
-    let mut bank = PbocApp::with_entropy(profile(), counter_entropy()).unwrap();
-    bank.restore(saved).unwrap();
+    let bank = PbocApp::with_entropy(profile(), counter_entropy())
+        .unwrap()
+        .persistent(Box::new(PbocFileJournal::new(&path)), Some(saved))
+        .unwrap();
     let mut rt =
         Runtime::new(DualCard::new(sample_card().unwrap(), bank)).with_paging(PagingMode::Direct);
     assert_eq!(
         transaction(&mut rt, false, false, 0x80, 1, CNY).atc,
         last + 1
     );
+    assert_eq!(
+        PbocFileJournal::load(&path).unwrap().unwrap().applications[0].atc,
+        last + 1
+    );
+    // A state from another profile is refused.
+    let mut other = PbocFileJournal::load(&path).unwrap().unwrap();
+    other.applications[0].aid = "A000000333010199".into();
+    assert!(PbocApp::new(profile()).unwrap().restore(other).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1002,4 +1012,52 @@ fn power_cuts_during_an_ec_purchase_leave_old_or_new_state_and_no_cryptogram() {
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The shipped profile with a second application (`…010102`, credit) behind the first.
+fn two_app_profile() -> String {
+    let mut v: serde_json::Value = serde_json::from_str(PROFILE).unwrap();
+    let mut second = v["applications"][0].clone();
+    second["aid"] = "A000000333010102".into();
+    for iface in ["contact", "contactless"] {
+        let fci = second["fci"][iface]
+            .as_str()
+            .unwrap()
+            .replace("8408A000000333010101", "8408A000000333010102");
+        second["fci"][iface] = fci.into();
+    }
+    v["applications"].as_array_mut().unwrap().push(second);
+    serde_json::to_string(&v).unwrap()
+}
+
+#[test]
+fn next_occurrence_walks_the_applications_and_each_keeps_its_own_state() {
+    let mut rt = card_from(&two_app_profile(), Interface::Contact);
+    let (fci, sw) = sendh(&mut rt, "00A4040005A00000033300");
+    assert_eq!(sw, 0x9000);
+    assert_eq!(hex::to_string(&find(&fci, 0x84)), "A000000333010101");
+    let (fci, sw) = sendh(&mut rt, "00A4040205A00000033300");
+    assert_eq!(sw, 0x9000);
+    assert_eq!(hex::to_string(&find(&fci, 0x84)), "A000000333010102");
+    assert_eq!(sendh(&mut rt, "00A4040205A00000033300").1, 0x6A82);
+    // A failed SELECT keeps the current application: GPO still works on …0102.
+    assert_eq!(gpo(&mut rt, &pdol_contact(true, 100, CNY, false)).1, 0x9000);
+    let (d, _) = gac(&mut rt, 0x40, &cdol1(100, CNY));
+    assert_eq!(parse_gac(&d).cid, 0x40);
+    let apps = &rt.card().bank().state().applications;
+    assert_eq!((apps[0].atc, apps[0].ec_balance), (0, 10000));
+    assert_eq!((apps[1].atc, apps[1].ec_balance), (1, 9900));
+}
+
+#[test]
+fn a_card_without_pse_answers_6a82() {
+    let mut v: serde_json::Value = serde_json::from_str(PROFILE).unwrap();
+    v.as_object_mut().unwrap().remove("pse");
+    let mut rt = card_from(&serde_json::to_string(&v).unwrap(), Interface::Contact);
+    assert_eq!(
+        sendh(&mut rt, "00A404000E315041592E5359532E444446303100").1,
+        0x6A82
+    );
+    // The application is still selectable by its AID (terminal AID list fallback).
+    assert_eq!(select_app(&mut rt).1, 0x9000);
 }

@@ -330,6 +330,21 @@ impl PbocApp {
         Ok(())
     }
 
+    /// Makes the application persistent, like [`crate::SsCard::persistent`]: `restore`
+    /// (e.g. from [`PbocFileJournal::load`]) replaces the personalised state, and every
+    /// change is committed to `journal` before the card answers.
+    pub fn persistent(
+        mut self,
+        journal: Box<dyn PbocJournal>,
+        restore: Option<PbocState>,
+    ) -> Result<Self, PbocBuildError> {
+        if let Some(state) = restore {
+            self.restore(state)?;
+        }
+        self.journal = Some(journal);
+        Ok(self)
+    }
+
     /// Commits every later change to `journal` before answering.
     pub fn set_journal(&mut self, journal: Box<dyn PbocJournal>) {
         self.journal = Some(journal);

@@ -47,7 +47,7 @@ SSCARD__PCSCD_LIB_LOADED=1
 SSCARD_VPCD_DRIVER=${SSCARD_VPCD_DRIVER:-/usr/lib/pcsc/drivers/serial/libifdvpcd.so}
 SSCARD_FRIENDLYNAME=${SSCARD_FRIENDLYNAME:-sscard VPCD}
 SSCARD_DEFAULT_BASE_PORT=${SSCARD_DEFAULT_BASE_PORT:-40000} # 0x9C40
-SSCARD_APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf opensc pcsc-tools python3-pyscard)
+SSCARD_APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf opensc pcsc-tools python3-pyscard cardpeek)
 SSCARD_PY=${SSCARD_PY:-/usr/bin/python3} # Debian's python: the only one with pyscard
 
 # State (also mirrored to files in the work dir so subshells cannot lose it).

@@ -6,6 +6,11 @@
 //! * [`cos::SsCard`]: the SSCard COS as a pure command handler
 //!   ([`sscard_apdu::applet::Card`]), built from the card profile and a card image
 //!   (`sscard-fs`). Never imports the terminal side.
+//! * [`pboc::PbocApp`]: the PBOC 3.0 bank application (PSE/PPSE, GPO, records and
+//!   logs, GENERATE AC with electronic cash, issuer scripts, SM2 DDA/CDA), personalised
+//!   from `apdu-specs/pboc/card.json` through `sscard_emv::perso`; its non-volatile
+//!   state is [`pboc::PbocState`]. [`pboc::DualCard`] puts it next to the SSCard
+//!   ([`sample_card_with_bank`]).
 //! * [`psam::EmulatedPsam`]: the terminal's PSAM (`BF DE`, `80 FA`, terminal number),
 //!   keyed like the card, so terminals authenticate emulated cards through it.
 //! * [`runtime::Runtime`]: C-APDU bytes in, R-APDU bytes out; `61xx` paging with
@@ -23,10 +28,13 @@
 //! feeds arbitrary APDU sequences and asserts the card always answers (no panic, never
 //! an empty reply); `tests/psam.rs` drives the PSAM against the emulated card (its
 //! cryptograms are the card's), every status word, and arbitrary APDUs;
+//! `tests/pboc.rs` drives the bank application on the combined card through APDU bytes
+//! and recomputes its cryptograms, ARPCs, script MACs and SM2 signatures independently;
 //! `tests/vpcd.rs` speaks the vpcd protocol to the bridge over a loopback socket. The
 //! end-to-end tests through a real pcscd are in `tools/e2e/`.
 
 pub mod cos;
+pub mod pboc;
 pub mod persist;
 pub mod psam;
 pub mod reader;
@@ -34,6 +42,7 @@ pub mod runtime;
 pub mod vpcd;
 
 pub use cos::{EchoCard, SsCard};
+pub use pboc::{DualCard, PbocApp};
 pub use psam::EmulatedPsam;
 pub use reader::EmulatedReader;
 pub use runtime::{PagingMode, ResponsePager, Runtime};
@@ -44,4 +53,18 @@ pub fn sample_card() -> Result<SsCard, cos::BuildError> {
     let profile = sscard_fs::builtin_profile()?;
     let image = sscard_fs::sample_image()?;
     SsCard::new(&profile, &image)
+}
+
+/// The built-in sample card with the PBOC bank application
+/// (`apdu-specs/pboc/card.json`, TEST data) next to the social-security application,
+/// with OS randomness. See [`pboc::DualCard`] for the routing rules.
+pub fn sample_card_with_bank() -> Result<DualCard, pboc::PbocBuildError> {
+    sample_card_with_bank_entropy(Box::new(cos::OsEntropy))
+}
+
+/// [`sample_card_with_bank`] with injected randomness for the bank application.
+pub fn sample_card_with_bank_entropy(
+    entropy: Box<dyn cos::Entropy>,
+) -> Result<DualCard, pboc::PbocBuildError> {
+    Ok(DualCard::new(sample_card()?, PbocApp::builtin(entropy)?))
 }

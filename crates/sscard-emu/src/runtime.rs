@@ -122,6 +122,12 @@ impl<C: Card> Runtime<C> {
         self
     }
 
+    /// Sets the interface the commands arrive on (contact by default).
+    pub fn with_interface(mut self, interface: Interface) -> Self {
+        self.interface = interface;
+        self
+    }
+
     /// The card.
     pub fn card(&self) -> &C {
         &self.card

@@ -29,6 +29,7 @@ pub mod capk;
 pub mod cryptogram;
 pub mod dol;
 pub mod oda;
+pub mod perso;
 pub mod tag;
 
 pub use capk::{Capk, CapkStore};

@@ -15,9 +15,11 @@ use sscard_apdu::tlv::ber;
 use sscard_emu::pboc::{PbocApp, PbocFileJournal, PbocJournal};
 use sscard_emu::{sample_card, DualCard, PagingMode, Runtime};
 use sscard_emv::cryptogram::{self, AcInput, Family};
+use sscard_emv::oda::{self, testpki::TestPki};
 use sscard_emv::perso::{self, CardProfile};
 
 const PROFILE: &str = include_str!("../../../apdu-specs/pboc/card.json");
+const TEST_PKI: &str = include_str!("../../../apdu-specs/pboc/test-pki.json");
 const AID: &str = "A000000333010101";
 const SELECT_SSSE: &str = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF";
 const MERCHANT: &[u8; 20] = b"SSCARD TEST SHOP    ";
@@ -334,7 +336,7 @@ fn gpo_checks_selection_template_length_and_repetition() {
 fn df69_chooses_the_family_and_its_records() {
     let p = profile();
     let app = &p.applications[0];
-    for (sm, family, ca_index) in [(false, Family::Rsa3Des, 0x80), (true, Family::Sm2Sm4, 0x57)] {
+    for (sm, family, ca_index) in [(false, Family::Rsa3Des, 0xF2), (true, Family::Sm2Sm4, 0xF1)] {
         let mut rt = card();
         select_app(&mut rt);
         let (resp, sw) = gpo(&mut rt, &pdol_contact(false, 1, CNY, sm));
@@ -801,11 +803,81 @@ fn internal_authenticate_sm2_signature_verifies_with_the_certified_icc_key() {
     assert!(pk
         .verify(sscard_crypto::sm2::DEFAULT_DIST_ID, &other, &sig)
         .is_err());
-    // The RSA family has no signer yet (placeholder): 6985.
+    // The RSA family signs with its ICC key (EMV format 05): the kernel-side recovery
+    // of the ICC key from the card's own certificates accepts it.
     let mut rt = card();
     select_app(&mut rt);
     gpo(&mut rt, &pdol_contact(false, 1, CNY, false));
-    assert_eq!(sendh(&mut rt, "00880000041122334400").1, 0x6985);
+    let (resp, sw) = sendh(&mut rt, "00880000041122334400");
+    assert_eq!(sw, 0x9000);
+    let icc = icc_key(&mut rt, Family::Rsa3Des);
+    let dda = oda::verify_dda(&icc, &find(&resp, 0x9F4B), &UN).unwrap();
+    assert_eq!(dda.icc_dynamic_number.len(), 8);
+    assert!(oda::verify_dda(&icc, &find(&resp, 0x9F4B), &[0x11, 0x22, 0x33, 0x45]).is_err());
+}
+
+/// The test CAPKs of the emulated card (apdu-specs/pboc/test-pki.json).
+fn test_capks() -> sscard_emv::CapkStore {
+    let pki = TestPki::from_json(TEST_PKI).unwrap();
+    let mut store = sscard_emv::CapkStore::unionpay().unwrap();
+    store.add(pki.sm2.capk.to_capk().unwrap()).unwrap();
+    store.add(pki.rsa.capk.to_capk().unwrap()).unwrap();
+    store
+}
+
+/// Reads the AFL's records after GPO and recovers the ICC public key as a kernel does:
+/// the CAPK named by 8F, the issuer certificate, the ICC certificate over the static
+/// data of the ODA records.
+fn icc_key(rt: &mut Runtime<DualCard>, family: Family) -> oda::IccPublicKey {
+    let app = &profile().applications[0];
+    let afl = app.gpo(family).contact.afl.clone();
+    let (mut all, mut static_data) = (Vec::new(), Vec::new());
+    for entry in afl.chunks(4) {
+        for rec in entry[1]..=entry[2] {
+            let (data, sw) = read_record(rt, entry[0] >> 3, rec);
+            assert_eq!(sw, 0x9000);
+            let body = find(&data, 0x70);
+            all.extend_from_slice(&body);
+            if rec < entry[1] + entry[3] {
+                oda::append_oda_record(&mut static_data, entry[0] >> 3, &data).unwrap();
+            }
+        }
+    }
+    let objects = oda::CardObjects::from_tlv(&all);
+    let store = test_capks();
+    let capk = store
+        .get([0xA0, 0, 0, 0x03, 0x33], objects.ca_index.unwrap())
+        .unwrap();
+    let today = oda::Date::from_9a(DATE).unwrap();
+    oda::verify_sda(capk, &static_data, &objects, today).unwrap();
+    oda::recover_icc_key(capk, &static_data, &objects, today).unwrap()
+}
+
+#[test]
+fn the_emulated_cards_certificates_verify_for_both_families() {
+    for (sm, family) in [(false, Family::Rsa3Des), (true, Family::Sm2Sm4)] {
+        let mut rt = card();
+        select_app(&mut rt);
+        gpo(&mut rt, &pdol_contact(false, 1, CNY, sm));
+        let key = icc_key(&mut rt, family);
+        match (family, &key) {
+            (Family::Rsa3Des, oda::IccPublicKey::Rsa(_))
+            | (Family::Sm2Sm4, oda::IccPublicKey::Sm2(_)) => {}
+            other => panic!("wrong key family {other:?}"),
+        }
+    }
+    // The profile carries exactly the test PKI's objects (tools/pboc/personalise-test-pki.py).
+    let pki = TestPki::from_json(TEST_PKI).unwrap();
+    let app = &profile().applications[0];
+    for family in [Family::Rsa3Des, Family::Sm2Sm4] {
+        let mut objects = Vec::new();
+        for rec in 1..=3 {
+            if let Some(data) = app.record(family, 4, rec) {
+                objects.extend_from_slice(&find(data, 0x70));
+            }
+        }
+        assert_eq!(objects, pki.record_tlvs(family).unwrap(), "{family:?}");
+    }
 }
 
 /// Contactless PDOL data: 9F6604 9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704 DF6901.
@@ -956,13 +1028,24 @@ fn cda_sm2_signs_the_cryptogram_and_the_transaction_data() {
     let sig = sscard_crypto::sm2::Signature::from_slice(&sdad[2 + ldd..]).unwrap();
     pk.verify(sscard_crypto::sm2::DEFAULT_DIST_ID, &signed, &sig)
         .unwrap();
-    // The RSA family (signer placeholder) answers without a signature.
+    // The RSA family signs CDA too (SHA-1 transaction hash, EMV format 05).
     let mut rt = card();
     select_app(&mut rt);
-    gpo(&mut rt, &pdol_contact(false, 5000, CNY, false));
-    let (resp, _) = gac(&mut rt, 0x90, &cdol);
-    assert!(ber::find(&resp, 0x9F4B).unwrap().is_none());
-    assert_eq!(find(&resp, 0x9F26).len(), 8);
+    let pdol = pdol_contact(false, 5000, CNY, false);
+    gpo(&mut rt, &pdol);
+    let icc = icc_key(&mut rt, Family::Rsa3Des);
+    let (resp, sw) = gac(&mut rt, 0x90, &cdol);
+    assert_eq!(sw, 0x9000);
+    assert!(
+        ber::find(&resp, 0x9F26).unwrap().is_none(),
+        "the AC travels in 9F4B"
+    );
+    let hash = oda::cda_transaction_hash(oda::HashAlg::Sha1, &pdol, &cdol, None, &resp).unwrap();
+    let cda = oda::verify_cda(&icc, &find(&resp, 0x9F4B), &UN, 0x80, &hash).unwrap();
+    assert_eq!(cda.cid, 0x80);
+    let mut wrong = hash.clone();
+    wrong[0] ^= 1;
+    assert!(oda::verify_cda(&icc, &find(&resp, 0x9F4B), &UN, 0x80, &wrong).is_err());
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //!                   "data": hex 70, "source"?, "confidence"? }],
 //!     "cdol1", "cdol2", "ddol", "iad": { "dki", "cvn", "discretionary" },
 //!     "keys": { "test_only", "rsa3des" | "sm2sm4": { "mk_ac", "mk_smi", "mk_smc" } },
-//!     "icc_sm2_private_key"?, "icc_dynamic_number_len",
+//!     "icc_sm2_private_key"?, "icc_rsa_private_key"? {n, e, d, p, q}, "icc_dynamic_number_len",
 //!     "pin": { "digits", "try_limit" }, "issuer_authentication_required",
 //!     "ec": { "balance", "balance_limit", "single_limit", "reset_threshold",
 //!             "currency", "issuer_auth_code" },
@@ -379,6 +379,8 @@ pub struct Application {
     pub keys_test_only: bool,
     /// The ICC's SM2 private key (DDA/CDA of the SM2 family).
     pub icc_sm2_private_key: Option<Zeroizing<[u8; 32]>>,
+    /// The ICC's RSA private key (DDA/CDA of the RSA family), checked at load.
+    pub icc_rsa_private_key: Option<IccRsaKey>,
     /// Length of the ICC dynamic number (4–8).
     pub icc_dynamic_number_len: u8,
     /// Initial PIN digits.
@@ -616,6 +618,8 @@ struct RawApplication {
     keys: RawKeySets,
     #[serde(default)]
     icc_sm2_private_key: Option<String>,
+    #[serde(default)]
+    icc_rsa_private_key: Option<RawRsaKey>,
     #[serde(default = "default_dn_len")]
     icc_dynamic_number_len: u8,
     pin: RawPin,
@@ -627,6 +631,47 @@ struct RawApplication {
     #[serde(default)]
     load_log: Option<RawLog>,
     qpboc: RawQpboc,
+}
+
+/// An RSA private key as hex components (TEST keys in the emulated card's profile).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRsaKey {
+    n: String,
+    e: String,
+    d: String,
+    p: String,
+    q: String,
+}
+
+/// The ICC's RSA private key components (big-endian), zeroised on drop. Checked at load
+/// (the components form a key of EMV size); build the signer with
+/// [`crate::oda::rsa::RsaPrivateKey::from_components`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct IccRsaKey {
+    /// Modulus.
+    pub n: Vec<u8>,
+    /// Public exponent.
+    pub e: Vec<u8>,
+    /// Private exponent.
+    pub d: Zeroizing<Vec<u8>>,
+    /// First prime.
+    pub p: Zeroizing<Vec<u8>>,
+    /// Second prime.
+    pub q: Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for IccRsaKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "IccRsaKey({} bits, ..)", self.n.len() * 8)
+    }
+}
+
+impl IccRsaKey {
+    /// The signing key.
+    pub fn private_key(&self) -> Result<crate::oda::rsa::RsaPrivateKey, crate::oda::OdaError> {
+        crate::oda::rsa::RsaPrivateKey::from_components(&self.n, &self.e, &self.d, &self.p, &self.q)
+    }
 }
 
 fn default_ddol() -> String {
@@ -898,6 +943,22 @@ fn application(raw: &RawApplication) -> R<Application> {
             Some(d)
         }
     };
+    let field = "applications[].icc_rsa_private_key";
+    let icc_rsa_private_key = match &raw.icc_rsa_private_key {
+        None => None,
+        Some(k) => {
+            let key = IccRsaKey {
+                n: hex(field, &k.n)?,
+                e: hex(field, &k.e)?,
+                d: Zeroizing::new(hex(field, &k.d)?),
+                p: Zeroizing::new(hex(field, &k.p)?),
+                q: Zeroizing::new(hex(field, &k.q)?),
+            };
+            key.private_key()
+                .map_err(|_| PersoError::new(field, PersoErrorKind::Key))?;
+            Some(key)
+        }
+    };
     if !(4..=8).contains(&raw.icc_dynamic_number_len) {
         return Err(PersoError::new(
             "applications[].icc_dynamic_number_len",
@@ -966,6 +1027,7 @@ fn application(raw: &RawApplication) -> R<Application> {
         keys_sm: keys(&raw.keys.sm2sm4)?,
         keys_test_only: raw.keys.test_only,
         icc_sm2_private_key,
+        icc_rsa_private_key,
         icc_dynamic_number_len: raw.icc_dynamic_number_len,
         pin: Zeroizing::new(digits.clone()),
         pin_try_limit: raw.pin.try_limit,

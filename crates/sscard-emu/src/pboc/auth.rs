@@ -10,7 +10,8 @@
 //! `15 ‖ Ldd ‖ ICC dynamic data ‖ DDOL data`.
 
 use sscard_apdu::Status;
-use sscard_crypto::sm2::{PrivateKey, DEFAULT_DIST_ID};
+use sscard_crypto::sm2::PrivateKey;
+use sscard_emv::oda::{self, sm2::Sm2Profile};
 
 /// The SDAD format byte of our SM2 layout \[U\].
 pub const SDAD_FORMAT: u8 = 0x15;
@@ -22,7 +23,8 @@ pub trait DynamicAuthenticator: Send {
     fn sdad(&self, icc_dynamic_data: &[u8], ddol_data: &[u8]) -> Result<Vec<u8>, Status>;
 }
 
-/// The SM2 signer with the ICC private key (\[U\] layout above).
+/// The SM2 signer with the ICC private key (\[U\] layout above), through the shared
+/// builder `sscard_emv::oda::sm2::sign_dynamic`.
 pub struct Sm2Authenticator {
     key: PrivateKey,
 }
@@ -42,25 +44,39 @@ impl core::fmt::Debug for Sm2Authenticator {
 
 impl DynamicAuthenticator for Sm2Authenticator {
     fn sdad(&self, icc_dynamic_data: &[u8], ddol_data: &[u8]) -> Result<Vec<u8>, Status> {
-        let ldd = u8::try_from(icc_dynamic_data.len()).map_err(|_| Status::WrongLength)?;
-        let mut signed = Vec::with_capacity(2 + icc_dynamic_data.len() + ddol_data.len());
-        signed.push(SDAD_FORMAT);
-        signed.push(ldd);
-        signed.extend_from_slice(icc_dynamic_data);
-        let header_len = signed.len();
-        signed.extend_from_slice(ddol_data);
-        let signature = self
-            .key
-            .sign(DEFAULT_DIST_ID, &signed)
-            .map_err(|_| Status::UnspecifiedError)?;
-        signed.truncate(header_len);
-        signed.extend_from_slice(&signature.to_bytes());
-        Ok(signed)
+        oda::sm2::sign_dynamic(&self.key, icc_dynamic_data, ddol_data, &Sm2Profile::PBOC)
+            .map_err(|_| Status::UnspecifiedError)
     }
 }
 
-/// PLACEHOLDER: no signer (the RSA family until the shared `sscard_emv::oda` builders
-/// are plugged in, or a profile without an ICC key). INTERNAL AUTHENTICATE answers `6985`.
+/// The RSA signer (EMV format `05`, SHA-1) with the ICC private key, through the shared
+/// builder `sscard_emv::oda::rsa::sign_dynamic`.
+pub struct RsaAuthenticator {
+    key: oda::rsa::RsaPrivateKey,
+}
+
+impl RsaAuthenticator {
+    /// A signer with the ICC private key.
+    pub fn new(key: oda::rsa::RsaPrivateKey) -> Self {
+        Self { key }
+    }
+}
+
+impl core::fmt::Debug for RsaAuthenticator {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RsaAuthenticator(..)")
+    }
+}
+
+impl DynamicAuthenticator for RsaAuthenticator {
+    fn sdad(&self, icc_dynamic_data: &[u8], ddol_data: &[u8]) -> Result<Vec<u8>, Status> {
+        oda::rsa::sign_dynamic(&self.key, icc_dynamic_data, ddol_data)
+            .map_err(|_| Status::UnspecifiedError)
+    }
+}
+
+/// No signer: a profile without the family's ICC key. INTERNAL AUTHENTICATE answers
+/// `6985`, and CDA requests get the plain response.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoAuthenticator;
 

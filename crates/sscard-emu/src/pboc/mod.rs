@@ -25,7 +25,9 @@ mod combined;
 mod command;
 mod state;
 
-pub use auth::{DynamicAuthenticator, NoAuthenticator, Sm2Authenticator, SDAD_FORMAT};
+pub use auth::{
+    DynamicAuthenticator, NoAuthenticator, RsaAuthenticator, Sm2Authenticator, SDAD_FORMAT,
+};
 pub use combined::{Current, DualCard};
 pub use command::{BankCommand, ScriptKind};
 pub use state::{PbocAppState, PbocFileJournal, PbocJournal, PbocState, PBOC_STATE_VERSION};
@@ -34,6 +36,7 @@ use sscard_apdu::applet::{Card, Interface, Reply};
 use sscard_apdu::{CommandView, Status};
 use sscard_emv::cryptogram::{self, AcInput, Family};
 use sscard_emv::dol::Dol;
+use sscard_emv::oda::{self, HashAlg};
 use sscard_emv::perso::{self, amount_bcd, bcd_amount, Application, CardProfile, PersoError};
 use sscard_emv::Tag;
 
@@ -279,11 +282,15 @@ impl PbocApp {
                 Some(a) => Box::new(a),
                 None => Box::new(NoAuthenticator),
             };
-            // PLACEHOLDER: the RSA family has no signer until `sscard_emv::oda` lands.
-            authenticators.push([
-                Box::new(NoAuthenticator) as Box<dyn DynamicAuthenticator>,
-                sm,
-            ]);
+            let rsa: Box<dyn DynamicAuthenticator> = match app
+                .icc_rsa_private_key
+                .as_ref()
+                .and_then(|k| k.private_key().ok())
+            {
+                Some(key) => Box::new(RsaAuthenticator::new(key)),
+                None => Box::new(NoAuthenticator),
+            };
+            authenticators.push([rsa, sm]);
         }
         Ok(Self {
             profile,
@@ -931,9 +938,10 @@ impl PbocApp {
     /// the SDAD instead: `77{9F27, 9F36, 9F4B, 9F10 [, 9F74]}`. Without a signer (the RSA
     /// placeholder) the plain response is sent: "CDA requested but absent".
     ///
-    /// CDA layout \[U, SM2 — ours, after EMV Book 2 §6.6\]: ICC dynamic data = `len ‖
-    /// ICC dynamic number ‖ CID ‖ AC ‖ SM3(PDOL data ‖ CDOL1 data [‖ CDOL2 data] ‖ the
-    /// response TLVs other than 9F4B, in order)`; the signed data appends `9F37`.
+    /// CDA (EMV Book 2 §6.6; for SM2 \[U — ours\] with SM3): ICC dynamic data = `len ‖
+    /// ICC dynamic number ‖ CID ‖ AC ‖ hash(PDOL data ‖ CDOL1 data [‖ CDOL2 data] ‖ the
+    /// response TLVs other than 9F4B, in order)` (`sscard_emv::oda::cda_transaction_hash`,
+    /// SHA-1 for RSA, SM3 for SM2); the signed data appends `9F37`.
     #[allow(clippy::too_many_arguments)]
     fn gac_response(
         &mut self,
@@ -956,22 +964,26 @@ impl PbocApp {
         let mut out = plain.clone();
         let mut signed = false;
         if cda && cid != CID_AAC {
-            let mut hashed = txn.pdol_data.clone();
-            for d in cdol_data {
-                hashed.extend_from_slice(d);
-            }
-            hashed.extend_from_slice(&plain);
-            hashed.extend_from_slice(&tail);
-            let hash = sscard_crypto::sm3::sm3(&hashed);
+            // The transaction data hash covers the response without 9F4B, in order:
+            // 9F27, 9F36, then the tail (9F10 [, 9F74]).
+            let mut response = plain.clone();
+            response.extend_from_slice(&tail);
+            let alg = match txn.family {
+                Family::Rsa3Des => HashAlg::Sha1,
+                Family::Sm2Sm4 => HashAlg::Sm3,
+            };
+            let (cdol1, cdol2) = match cdol_data {
+                [one] => (*one, None),
+                [one, two, ..] => (*one, Some(*two)),
+                [] => (&[][..], None),
+            };
+            let hash = oda::cda_transaction_hash(alg, &txn.pdol_data, cdol1, cdol2, &response)
+                .map_err(|_| Status::UnspecifiedError)?;
             let n = self.app(i)?.icc_dynamic_number_len;
-            let mut dynamic = vec![0u8; usize::from(n) + 1];
-            if let Some((len, number)) = dynamic.split_first_mut() {
-                *len = n;
-                self.entropy.fill(number);
-            }
-            dynamic.push(cid);
-            dynamic.extend_from_slice(&ac);
-            dynamic.extend_from_slice(&hash);
+            let mut number = vec![0u8; usize::from(n)];
+            self.entropy.fill(&mut number);
+            let dynamic = oda::cda_icc_dynamic_data(&number, cid, &ac, &hash)
+                .map_err(|_| Status::UnspecifiedError)?;
             let un: [u8; 4] = fixed(lookup(&txn.cdol1_values, Tag(0x9F37)));
             match self.signer(i, txn.family)?.sdad(&dynamic, &un) {
                 Ok(sdad) => {

@@ -51,7 +51,7 @@ pub fn decoded_len(text: &str) -> Result<usize, HexError> {
         nibble(c).ok_or(HexError::InvalidCharacter { at })?;
         digits += 1;
     }
-    if digits % 2 != 0 {
+    if !digits.is_multiple_of(2) {
         return Err(HexError::OddLength);
     }
     Ok(digits / 2)

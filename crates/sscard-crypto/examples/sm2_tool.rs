@@ -80,7 +80,7 @@ fn write(path: &str, data: &[u8]) -> Result<()> {
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

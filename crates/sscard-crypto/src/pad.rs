@@ -94,7 +94,7 @@ pub(crate) fn unpad_or_wipe(buf: &mut [u8], block_len: usize) -> Result<&[u8], S
 /// Length of the message inside method-2 padded `data`, checking the last block in
 /// constant time.
 fn unpadded_len(data: &[u8], block_len: usize) -> Result<usize, SymError> {
-    if block_len == 0 || data.is_empty() || data.len() % block_len != 0 {
+    if block_len == 0 || data.is_empty() || !data.len().is_multiple_of(block_len) {
         return Err(SymError::Integrity);
     }
     let last_start = data.len() - block_len;

@@ -91,7 +91,7 @@ impl Pin {
     /// Errors: [`SymError::InvalidPin`] for an odd number of digits (no card encoding),
     /// [`SymError::BufferTooSmall`].
     pub fn write_bcd(&self, out: &mut [u8]) -> Result<usize, SymError> {
-        if self.len() % 2 != 0 {
+        if !self.len().is_multiple_of(2) {
             return Err(SymError::InvalidPin);
         }
         let needed = self.len() / 2;

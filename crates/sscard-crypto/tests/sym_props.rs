@@ -100,7 +100,7 @@ proptest! {
         let mut out = vec![0u8; msg.len() + block];
         let len = pad::pad_into(&msg, block, &mut out).unwrap();
         prop_assert_eq!(len, pad::padded_len(msg.len(), block));
-        prop_assert!(len > msg.len() && len % block == 0 && len - msg.len() <= block);
+        prop_assert!(len > msg.len() && len.is_multiple_of(block) && len - msg.len() <= block);
         prop_assert_eq!(pad::unpad(&out[..len], block), Ok(&msg[..]));
     }
 

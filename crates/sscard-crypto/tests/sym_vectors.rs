@@ -239,7 +239,7 @@ fn retail_mac_equals_its_definition() {
     let k2 = des::Des::new(b"89abcdef".into());
     let mut padded = data.to_vec();
     padded.push(0x80);
-    while padded.len() % 8 != 0 {
+    while !padded.len().is_multiple_of(8) {
         padded.push(0);
     }
     let mut h = [0u8; 8];

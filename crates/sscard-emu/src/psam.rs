@@ -350,7 +350,7 @@ fn parse_cipher<'a>(c: &CommandView<'a>, block_len: usize) -> Result<Command<'a>
         return Err(Status::IncorrectP1P2);
     }
     let data = c.data();
-    let blocks = |d: &[u8]| !d.is_empty() && d.len() % block_len == 0;
+    let blocks = |d: &[u8]| !d.is_empty() && d.len().is_multiple_of(block_len);
     if data.len() > MAX_CIPHER_DATA {
         return Err(Status::WrongLength);
     }

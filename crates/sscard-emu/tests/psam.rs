@@ -247,7 +247,7 @@ fn the_mac_is_the_psam_mac_of_the_process_key() {
         // The terminal pads (80 00…) before sending.
         let mut padded = message.clone();
         padded.push(0x80);
-        while padded.len() % algorithm.block_len() != 0 {
+        while !padded.len().is_multiple_of(algorithm.block_len()) {
             padded.push(0);
         }
         let mut data = iv.clone();

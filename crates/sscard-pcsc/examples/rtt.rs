@@ -26,7 +26,7 @@ fn main() {
         args.drain(i..=i + 1);
     }
     assert!(
-        args.len() >= 2 && args.len() % 2 == 0,
+        args.len() >= 2 && args.len().is_multiple_of(2),
         "usage: rtt <reader> <label> [...] [--n N]"
     );
     let mut readers = Readers::new();

@@ -466,7 +466,7 @@ impl<T: Transport, R: Trace> SecureTransport for Psam<T, R> {
         data: &mut [u8],
     ) -> Result<(), Self::Error> {
         let step = PsamStep::Encrypt;
-        if data.len() % self.algorithm.block_len() != 0 {
+        if !data.len().is_multiple_of(self.algorithm.block_len()) {
             return Err(PsamError::BadAnswer(step));
         }
         self.init_key(card, card_key, factor)?;
@@ -495,7 +495,7 @@ impl<T: Transport, R: Trace> SecureTransport for Psam<T, R> {
         let mut body = alloc::vec![0u8; block];
         body.extend_from_slice(data);
         body.push(0x80);
-        while (body.len() - block) % block != 0 {
+        while !(body.len() - block).is_multiple_of(block) {
             body.push(0x00);
         }
         if body.len() > 255 {

@@ -252,10 +252,10 @@ impl RsaPrivateKey {
         bits: usize,
         exponent: u32,
     ) -> Result<Self> {
-        if bits % 8 != 0 || !(MIN_MODULUS_LEN * 8..=MAX_MODULUS_LEN * 8).contains(&bits) {
+        if !bits.is_multiple_of(8) || !(MIN_MODULUS_LEN * 8..=MAX_MODULUS_LEN * 8).contains(&bits) {
             return Err(OdaError::BadField);
         }
-        if exponent < 3 || exponent % 2 == 0 {
+        if exponent < 3 || exponent.is_multiple_of(2) {
             return Err(OdaError::BadField);
         }
         let inner = ::rsa::RsaPrivateKey::new_with_exp_unchecked(

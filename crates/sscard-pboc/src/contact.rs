@@ -164,10 +164,9 @@ impl<'a> Ctx<'a> {
         let mut term = cfg.extra.clone();
         let mut un = [0u8; 4];
         rng.fill(&mut un);
-        let ec_attempted = cfg.ec_support
-            && txn.txn_type == 0x00
-            && txn.amount_other == 0
-            && txn.amount <= cfg.ec_terminal_limit;
+        let ec_purchase =
+            txn.txn_type == 0x00 && txn.amount_other == 0 && txn.amount <= cfg.ec_terminal_limit;
+        let ec_attempted = cfg.ec_support && (ec_purchase || txn.txn_type == cfg.ec_load_txn_type);
         let seq = to_n12(u64::from(txn.sequence));
         let floor = u32::try_from(cfg.floor_limit)
             .unwrap_or(u32::MAX)

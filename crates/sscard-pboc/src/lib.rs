@@ -17,8 +17,8 @@
 //!   EC load driver.
 //! * [`qpboc::run`]: the qPBOC subset (PPSE, TTQ, reader limits, GPO-returned
 //!   cryptogram, fDDA through [`OfflineAuth`], CTQ-driven fallback).
-//! * `host` (feature `std`): an issuer host simulator that checks ARQCs and answers
-//!   ARPCs and EC load scripts.
+//! * [`host`]: an issuer host simulator that checks ARQCs and answers ARPCs and EC
+//!   load scripts (no_std too, so firmware tests can use it).
 //!
 //! Offline data authentication is a trait so that the certificate verifier can be
 //! plugged in; [`NoOda`] performs none and the kernel sets "ODA not performed".
@@ -28,8 +28,8 @@
 //!
 //! # Features
 //!
-//! * `std` (default): the issuer host simulator. Without it the crate is `no_std` with
-//!   `alloc` and builds for `thumbv7em-none-eabihf`.
+//! * `std` (default): host builds of the dependencies. Without it the crate is
+//!   `no_std` with `alloc` and builds for `thumbv7em-none-eabihf`.
 //!
 //! # Testing
 //!
@@ -47,7 +47,9 @@ mod card;
 pub mod config;
 pub mod contact;
 pub mod cvm;
+pub mod ec;
 pub mod error;
+pub mod host;
 pub mod select;
 pub mod tlvdb;
 pub mod traits;

@@ -1399,3 +1399,147 @@ fn field55_carries_the_acquirer_set() {
         Some(&b"00"[..])
     );
 }
+
+fn selected_card() -> (FakeCard, sscard_pboc::select::Selected) {
+    let mut card = FakeCard::debit();
+    let app = card.app();
+    app.get_data.insert(0x9F4D, h("0B0A"));
+    app.get_data.insert(
+        0x9F4F,
+        h("9A03 9F2103 9F0206 9F0306 9F1A02 5F2A02 9F4E14 9C01 9F3602"),
+    );
+    app.get_data.insert(0xDF4D, h("0C0A"));
+    app.get_data
+        .insert(0xDF4F, h("9A03 9F2103 9F1A02 9F4E14 9C01 9F3602"));
+    app.get_data.insert(0x9F77, h("000000015000"));
+    app.get_data.insert(0x9F6D, h("000000001500"));
+    app.get_data.insert(0x9F51, h("0156"));
+    app.get_data.insert(0x9F13, h("0003"));
+    app.get_data.insert(0x9F36, h("0012"));
+    let shop = b"SSCARD TEST SHOP    ";
+    card.transaction_log = vec![
+        [
+            h("260101 120000 000000001000 000000000000 0156 0156"),
+            shop.to_vec(),
+            h("00 0012"),
+        ]
+        .concat(),
+        [
+            h("251231 235959 000000000250 000000000000 0156 0156"),
+            shop.to_vec(),
+            h("00 0011"),
+        ]
+        .concat(),
+    ];
+    card.load_log = vec![[
+        h("9F79 000000002000 000000005000 260101 120000 0156"),
+        shop.to_vec(),
+        h("63 0013"),
+    ]
+    .concat()];
+    let selected = {
+        let mut ex = sscard_apdu::Exchange::new(&mut card);
+        sscard_pboc::select::select_application(&mut ex, &h(DEBIT))
+            .unwrap()
+            .unwrap()
+    };
+    (card, selected)
+}
+
+#[test]
+fn ec_transaction_log_records_split_by_9f4f() {
+    let (mut card, selected) = selected_card();
+    let log = sscard_pboc::ec::read_transaction_log(
+        &mut sscard_apdu::Exchange::new(&mut card),
+        Some(&selected.fci),
+    )
+    .unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].record, 1);
+    assert_eq!(log[0].get(Tag::AMOUNT), Some(&h("000000001000")[..]));
+    assert_eq!(
+        log[0].get(Tag::MERCHANT_NAME),
+        Some(&b"SSCARD TEST SHOP    "[..])
+    );
+    assert_eq!(log[1].get(Tag::ATC), Some(&h("0011")[..]));
+    assert_eq!(log[1].get(Tag::TXN_DATE), Some(&h("251231")[..]));
+    assert_eq!(log[0].fields.len(), 9);
+    // The reader stopped at 6A83 after record 2, reading SFI 11 (P2 = 5C).
+    let reads: Vec<_> = card
+        .sent(0xB2)
+        .into_iter()
+        .filter(|c| c[3] == 0x5C)
+        .collect();
+    assert_eq!(reads.len(), 3);
+}
+
+#[test]
+fn ec_transaction_log_short_record_is_an_error() {
+    let (mut card, selected) = selected_card();
+    card.transaction_log[1].truncate(40);
+    let err = sscard_pboc::ec::read_transaction_log(
+        &mut sscard_apdu::Exchange::new(&mut card),
+        Some(&selected.fci),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        sscard_pboc::ec::EcError::RecordTooShort {
+            record: 2,
+            expected: 45,
+            actual: 40
+        }
+    );
+}
+
+#[test]
+fn ec_load_log_prefix_and_fields() {
+    let (mut card, selected) = selected_card();
+    let layout = sscard_pboc::ec::LoadLogLayout::default();
+    let log = sscard_pboc::ec::read_load_log(
+        &mut sscard_apdu::Exchange::new(&mut card),
+        Some(&selected.fci),
+        &layout,
+    )
+    .unwrap();
+    assert_eq!(log.len(), 1);
+    let r = &log[0];
+    assert_eq!((r.p1, r.p2), (Some(0x9F), Some(0x79)));
+    assert_eq!(
+        (r.balance_before, r.balance_after),
+        (Some(2_000), Some(5_000))
+    );
+    assert_eq!(r.fields[4], (Tag::TXN_TYPE, vec![0x63]));
+    assert_eq!(r.fields.len(), 6);
+}
+
+#[test]
+fn ec_info_by_get_data() {
+    let (mut card, _) = selected_card();
+    let info = sscard_pboc::ec::read_info(&mut sscard_apdu::Exchange::new(&mut card)).unwrap();
+    assert_eq!(info.balance, Some(10_000));
+    assert_eq!(info.single_limit, Some(20_000));
+    assert_eq!(info.balance_limit, Some(15_000));
+    assert_eq!(info.reset_threshold, Some(1_500));
+    assert_eq!(info.currency, Some([0x01, 0x56]));
+    assert_eq!(info.last_online_atc, Some(3));
+    assert_eq!(info.atc, Some(0x12));
+    assert_eq!(info.pin_tries, Some(3));
+}
+
+#[test]
+fn ec_log_without_entry() {
+    let mut card = FakeCard::debit();
+    let selected = sscard_pboc::select::select_application(
+        &mut sscard_apdu::Exchange::new(&mut card),
+        &h(DEBIT),
+    )
+    .unwrap()
+    .unwrap();
+    let err = sscard_pboc::ec::read_transaction_log(
+        &mut sscard_apdu::Exchange::new(&mut card),
+        Some(&selected.fci),
+    )
+    .unwrap_err();
+    assert_eq!(err, sscard_pboc::ec::EcError::NoLogEntry);
+}

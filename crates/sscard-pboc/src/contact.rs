@@ -399,14 +399,14 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn aip(&self, byte: usize) -> u8 {
+    pub(crate) fn aip(&self, byte: usize) -> u8 {
         self.card
             .get(Tag::AIP)
             .and_then(|a| a.get(byte).copied())
             .unwrap_or(0)
     }
 
-    fn oda_input(&self) -> OdaInput<'_> {
+    pub(crate) fn oda_input(&self) -> OdaInput<'_> {
         OdaInput {
             aid: &self.aid,
             static_data: &self.static_data,
@@ -415,7 +415,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn apply_verdict(&mut self, verdict: OdaVerdict, failed: bits::Bit) {
+    pub(crate) fn apply_verdict(&mut self, verdict: OdaVerdict, failed: bits::Bit) {
         match verdict {
             OdaVerdict::Passed(data) => {
                 bits::set(&mut self.tsi, tsi::ODA_PERFORMED);
@@ -514,7 +514,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Processing restrictions: version, AUC, dates.
-    fn restrictions(&mut self) {
+    pub(crate) fn restrictions(&mut self) {
         if let Some(v) = self.card.get(Tag::APP_VERSION_CARD) {
             if v != self.cfg.app_version.as_slice() {
                 bits::set(&mut self.tvr, tvr::VERSION_MISMATCH);

@@ -50,6 +50,7 @@ pub mod cvm;
 pub mod ec;
 pub mod error;
 pub mod host;
+pub mod qpboc;
 pub mod select;
 pub mod tlvdb;
 pub mod traits;

@@ -1543,3 +1543,218 @@ fn ec_log_without_entry() {
     .unwrap_err();
     assert_eq!(err, sscard_pboc::ec::EcError::NoLogEntry);
 }
+
+fn qpboc_cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "qpboc: PPSE only, TC, fDDA passes => offline approval",
+            setup: |_| {},
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0000000000",
+            tsi: "A000",
+            cvm: NO_CVM,
+            check: Some(|h, r| {
+                assert_eq!(h.oda.calls, vec!["fdda"]);
+                assert_eq!(r.aid, h_(DEBIT));
+                assert!(h
+                    .card
+                    .sent(0xA4)
+                    .iter()
+                    .any(|c| c[5..].starts_with(b"2PAY.SYS.DDF01")));
+                // TTQ as configured, no online/CVM bits for 10.00.
+                assert_eq!(&h.card.sent(0xA8)[0][7..11], &h_("26000080")[..]);
+            }),
+        },
+        Case {
+            name: "qpboc: fDDA fails, CTQ online-if-ODA-fails => online",
+            setup: |h| {
+                h.oda.verdict = sscard_pboc::OdaVerdict::Failed;
+                h.issuer = FixedIssuer::approve();
+            },
+            outcome: Outcome::ApprovedOnline,
+            tvr: "0800000000",
+            tsi: "A000",
+            cvm: NO_CVM,
+            check: Some(|h, _| assert_eq!(h.issuer.requests.len(), 1)),
+        },
+        Case {
+            name: "qpboc: fDDA fails, CTQ switch-interface => use contact",
+            setup: |h| {
+                h.oda.verdict = sscard_pboc::OdaVerdict::Failed;
+                h.card.qpboc_gpo = Some(qpboc_gpo(0x90, "1000"));
+            },
+            outcome: Outcome::Terminated(Termination::UseContactInterface),
+            tvr: "0800000000",
+            tsi: "A000",
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "qpboc: fDDA fails, CTQ without fallback bits => decline",
+            setup: |h| {
+                h.oda.verdict = sscard_pboc::OdaVerdict::Failed;
+                h.card.qpboc_gpo = Some(qpboc_gpo(0x90, "0000"));
+            },
+            outcome: Outcome::DeclinedOffline,
+            tvr: "0800000000",
+            tsi: "A000",
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "qpboc: no verifier (fDDA not performed), CTQ online => online",
+            setup: |h| {
+                h.use_no_oda = true;
+                h.issuer = FixedIssuer::approve();
+            },
+            outcome: Outcome::ApprovedOnline,
+            tvr: "8000000000",
+            tsi: "2000",
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "qpboc: amount over contactless floor => TTQ online bit, ARQC",
+            setup: |h| {
+                h.txn.amount = 50_000;
+                h.card.qpboc_gpo = Some(qpboc_gpo(0xA0, "2000"));
+                h.issuer = FixedIssuer::approve();
+            },
+            outcome: Outcome::ApprovedOnline,
+            tvr: "0000000000",
+            tsi: "2000",
+            cvm: "3F0000",
+            check: Some(|h, _| {
+                assert_eq!(&h.card.sent(0xA8)[0][7..11], &h_("26C00080")[..]);
+                assert!(h.oda.calls.is_empty());
+            }),
+        },
+        Case {
+            name: "qpboc: ARQC, issuer declines",
+            setup: |h| {
+                h.card.qpboc_gpo = Some(qpboc_gpo(0xA0, "2000"));
+                h.issuer = FixedIssuer::approve();
+                h.issuer.response.as_mut().unwrap().arc = *b"51";
+            },
+            outcome: Outcome::DeclinedOnline,
+            tvr: "0000000000",
+            tsi: "2000",
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "qpboc: ARQC, issuer unreachable => decline",
+            setup: |h| h.card.qpboc_gpo = Some(qpboc_gpo(0xA0, "2000")),
+            outcome: Outcome::DeclinedOffline,
+            tvr: "0000000000",
+            tsi: "2000",
+            cvm: NO_CVM,
+            check: Some(|_, r| assert!(r.unable_online)),
+        },
+        Case {
+            name: "qpboc: AAC from GPO => decline",
+            setup: |h| h.card.qpboc_gpo = Some(qpboc_gpo(0x80, "2000")),
+            outcome: Outcome::DeclinedOffline,
+            tvr: "0000000000",
+            tsi: "2000",
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "qpboc: amount reaches the contactless limit DF20",
+            setup: |h| h.txn.amount = 500_000,
+            outcome: Outcome::Terminated(Termination::ContactlessLimitExceeded),
+            tvr: "0000000000",
+            tsi: "0000",
+            cvm: "3F0000",
+            check: Some(|h, _| assert!(h.card.commands.is_empty())),
+        },
+        Case {
+            name: "qpboc: CVM limit reached, CTQ online PIN => online PIN",
+            setup: |h| {
+                h.txn.amount = 30_000;
+                h.card.qpboc_gpo = Some(qpboc_gpo(0xA0, "A000"));
+                h.cfg.ttq = [0x26, 0x00, 0x00, 0x80];
+                h.cardholder.online = Some(PinEntry::Entered(Zeroizing::new(vec![0xEE; 8])));
+                h.issuer = FixedIssuer::approve();
+            },
+            outcome: Outcome::ApprovedOnline,
+            tvr: "0000040000",
+            tsi: "6000",
+            cvm: "020000",
+            check: Some(|h, _| assert_eq!(h.card.sent(0xA8)[0][8], 0x40)),
+        },
+        Case {
+            name: "qpboc: CTQ signature",
+            setup: |h| h.card.qpboc_gpo = Some(qpboc_gpo(0x90, "4000")),
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0000000000",
+            tsi: "E000",
+            cvm: "1E0000",
+            check: Some(|_, r| assert!(r.signature_required)),
+        },
+        Case {
+            name: "qpboc: PDOL without TTQ => use contact interface",
+            setup: |h| h.card.app().pdol = Some(h_(CONTACT_PDOL)),
+            outcome: Outcome::Terminated(Termination::UseContactInterface),
+            tvr: "0000000000",
+            tsi: "0000",
+            cvm: "3F0000",
+            check: Some(|h, _| assert!(h.card.sent(0xA8).is_empty())),
+        },
+        Case {
+            name: "qpboc: GPO without cryptogram (contact path) => use contact interface",
+            setup: |h| h.card.qpboc_gpo = None,
+            outcome: Outcome::Terminated(Termination::UseContactInterface),
+            tvr: "0000000000",
+            tsi: "0000",
+            cvm: "3F0000",
+            check: None,
+        },
+        Case {
+            name: "qpboc: PPSE absent => no application (no AID-list fallback)",
+            setup: |h| h.card.ppse = false,
+            outcome: Outcome::Terminated(Termination::NoApplication),
+            tvr: "0000000000",
+            tsi: "0000",
+            cvm: "3F0000",
+            check: None,
+        },
+    ]
+}
+
+#[test]
+fn qpboc_table() {
+    let cases = qpboc_cases();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let mut h = Harness::qpboc();
+        (case.setup)(&mut h);
+        let r = h.run_qpboc();
+        let got = (r.outcome, hex(&r.tvr), hex(&r.tsi), hex(&r.cvm_results));
+        let want = (
+            case.outcome,
+            case.tvr.to_string(),
+            case.tsi.to_string(),
+            case.cvm.to_string(),
+        );
+        if got != want {
+            failures.push(format!("{}: got {got:?}, want {want:?}", case.name));
+            continue;
+        }
+        if let Some(check) = case.check {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&h, &r)));
+            if outcome.is_err() {
+                failures.push(format!("{}: row check failed", case.name));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    eprintln!("{} qPBOC rows passed", cases.len());
+}

@@ -817,3 +817,55 @@ impl Harness {
         sscard_pboc::contact::run(&mut ex, &self.cfg, &self.txn, &mut env).unwrap()
     }
 }
+
+pub const QPBOC_PDOL: &str = "9F6604 9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704 DF6901";
+
+/// A qPBOC GPO answer: AIP with DDA, AFL of record SFI 1 #1, the cryptogram of type
+/// `cvr` (`90` TC, `A0` ARQC, `80` AAC), track 2, CTQ and card authentication data.
+pub fn qpboc_gpo(cvr: u8, ctq: &str) -> Vec<u8> {
+    t(
+        0x77,
+        &cat(&[
+            &t(0x82, &h("7C00")),
+            &t(0x94, &h("08010100")),
+            &t(0x9F36, &h("0003")),
+            &t(0x57, &h("6228000100001117D3012201")),
+            &t(0x9F10, &cat(&[&h("070101 03"), &[cvr], &h("0000 01")])),
+            &t(0x9F26, &h("1122334455667788")),
+            &t(0x9F6C, &h(ctq)),
+            &t(0x9F69, &h("0100000000300000")),
+            &t(0x9F4B, &[0x15; 16]),
+        ]),
+    )
+}
+
+impl Harness {
+    /// A contactless card answering PPSE, no PSE, a qPBOC PDOL and a TC with CTQ
+    /// `2000` (online if ODA fails).
+    pub fn qpboc() -> Self {
+        let mut h = Self::default();
+        h.card.pse = false;
+        h.card.app().pdol = Some(self::h(QPBOC_PDOL));
+        h.card.qpboc_gpo = Some(qpboc_gpo(0x90, "2000"));
+        h.txn.amount = 1_000;
+        h.use_no_oda = false;
+        h
+    }
+
+    pub fn run_qpboc(&mut self) -> sscard_pboc::TransactionResult {
+        let mut no_oda = NoOda;
+        let oda: &mut dyn OfflineAuth = if self.use_no_oda {
+            &mut no_oda
+        } else {
+            &mut self.oda
+        };
+        let mut env = Environment {
+            oda,
+            cardholder: &mut self.cardholder,
+            issuer: &mut self.issuer,
+            rng: &mut self.rng,
+        };
+        let mut ex = Exchange::new(&mut self.card);
+        sscard_pboc::qpboc::run(&mut ex, &self.cfg, &self.txn, &mut env).unwrap()
+    }
+}

@@ -1013,6 +1013,57 @@ pub fn run<T: Transport>(
     }
 }
 
+/// The application data read without a transaction (for `sscard pboc read`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardRead {
+    /// The selected AID (empty when selection failed).
+    pub aid: Vec<u8>,
+    /// Every data object from FCI, GPO and the AFL records.
+    pub card: TlvDb,
+    /// The static data to authenticate, as collected for ODA.
+    pub static_data: Vec<u8>,
+    /// Why reading stopped early, if it did.
+    pub termination: Option<Termination>,
+}
+
+/// Selects an application (PSE, else the AID list), runs GPO and reads the AFL
+/// records, without cardholder verification or GENERATE AC. The application stays
+/// selected, so the [`crate::ec`] readers can follow.
+pub fn read_application<T: Transport>(
+    ex: &mut Exchange<T>,
+    cfg: &TerminalConfig,
+    txn: &TransactionData,
+    rng: &mut dyn Rng,
+) -> Result<CardRead, KernelError> {
+    let mut ctx = Ctx::new(cfg, txn, rng);
+    let r = (|| -> Result<(), Stop> {
+        let mut list = select::candidates(ex, cfg, false)?;
+        if list.is_empty() {
+            return Err(Termination::NoApplication.into());
+        }
+        loop {
+            let selected =
+                select::final_select(ex, &mut list, cfg, &mut crate::traits::NoCardholder)?;
+            ctx.begin_application(&selected);
+            if ctx.gpo(ex, |_| Ok(()))?.is_some() {
+                break;
+            }
+        }
+        ctx.read_records(ex, true)
+    })();
+    let termination = match r {
+        Ok(()) => None,
+        Err(Stop::End(t)) => Some(t),
+        Err(Stop::Fail(e)) => return Err(e),
+    };
+    Ok(CardRead {
+        aid: ctx.aid,
+        card: ctx.card,
+        static_data: ctx.static_data,
+        termination,
+    })
+}
+
 /// Parses an n12 amount (for callers reading field 55).
 pub fn amount_from_n12(bytes: &[u8]) -> Option<u64> {
     from_bcd(bytes)

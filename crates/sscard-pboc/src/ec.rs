@@ -82,9 +82,8 @@ impl From<KernelError> for EcError {
 fn fail(stop: Stop) -> KernelError {
     match stop {
         Stop::Fail(e) => e,
-        // Exchange-level malformed answers: report as a command failure of the reader
-        // helpers, which have no termination outcome.
-        Stop::End(_) => KernelError::Command,
+        // Exchange-level malformed answers: the reader helpers have no outcome to end.
+        Stop::End(_) => KernelError::MalformedResponse,
     }
 }
 

@@ -110,6 +110,9 @@ pub enum KernelError {
     Transport(TransportErrorKind),
     /// A command could not be encoded (data longer than a short APDU allows).
     Command,
+    /// A reader helper (no transaction outcome to end) got a response that broke the
+    /// exchange rules (fewer than 2 bytes, endless `61xx`, oversized).
+    MalformedResponse,
 }
 
 impl fmt::Display for KernelError {
@@ -117,6 +120,7 @@ impl fmt::Display for KernelError {
         match self {
             Self::Transport(k) => write!(f, "transport: {k}"),
             Self::Command => f.write_str("command could not be encoded"),
+            Self::MalformedResponse => f.write_str("malformed card response"),
         }
     }
 }

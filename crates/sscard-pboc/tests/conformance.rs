@@ -460,6 +460,131 @@ fn cases() -> Vec<Case> {
             cvm: "3F0000",
             check: None,
         },
+        // ---------------- Offline data authentication (through the trait) ----------------
+        Case {
+            name: "oda: SDA passes, recovered DAC 9F45 stored",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x5C, 0x00];
+                h.oda.verdict = sscard_pboc::OdaVerdict::Passed(vec![(Tag::DAC, vec![0xDA, 0xC1])]);
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0200000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: Some(|_, r| assert_eq!(r.card.get(Tag::DAC), Some(&[0xDA, 0xC1][..]))),
+        },
+        Case {
+            name: "oda: SDA fails",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x5C, 0x00];
+                h.oda.verdict = sscard_pboc::OdaVerdict::Failed;
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "4200000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "oda: DDA with the terminal default DDOL (9F37)",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x3C, 0x00];
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0000000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: Some(|h, r| {
+                assert_eq!(h.oda.calls, vec!["dda"]);
+                assert_eq!(h.card.sent(0x88), vec![h_("0088000004 11223344 00")]);
+                assert_eq!(r.card.get(Tag::SDAD), Some(&h_("0102030405060708")[..]));
+            }),
+        },
+        Case {
+            name: "oda: DDA with a card DDOL lacking 9F37 => DDA failed",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x3C, 0x00];
+                h.card.app().set(0x9F49, Some(&h_("9F0206")));
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0800000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: Some(|h, _| {
+                assert!(h.oda.calls.is_empty());
+                assert!(h.card.sent(0x88).is_empty());
+            }),
+        },
+        Case {
+            name: "oda: INTERNAL AUTHENTICATE refused => DDA failed",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x3C, 0x00];
+                h.card.overrides.push((h_("0088"), h_("6985")));
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0800000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: Some(|h, _| assert!(h.oda.calls.is_empty())),
+        },
+        Case {
+            name: "oda: CDA requested in GAC P1 and verified",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x1D, 0x00];
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0000000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: Some(|h, _| {
+                assert_eq!(h.oda.calls, vec!["cda_prepare", "cda"]);
+                assert_eq!(h.card.sent(0xAE)[0][2], 0x50);
+            }),
+        },
+        Case {
+            name: "oda: CDA signature does not verify => CDA failed, declined",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x1D, 0x00];
+                h.oda.cda_verdict = Some(sscard_pboc::OdaVerdict::Failed);
+            },
+            outcome: Outcome::DeclinedOffline,
+            tvr: "0400000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "oda: CDA certificates fail before GAC => CDA not requested",
+            setup: |h| {
+                h.use_no_oda = false;
+                h.card.app().aip = [0x1D, 0x00];
+                h.oda.verdict = sscard_pboc::OdaVerdict::Failed;
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "0400000000",
+            tsi: "E800",
+            cvm: NO_CVM,
+            check: Some(|h, _| {
+                assert_eq!(h.card.sent(0xAE)[0][2], 0x40);
+                assert_eq!(h.oda.calls, vec!["cda_prepare"]);
+            }),
+        },
+        Case {
+            name: "oda: terminal on exception file",
+            setup: |h| h.cfg.exception_file = vec![h_(PAN)],
+            outcome: Outcome::ApprovedOffline,
+            tvr: "9000000000",
+            tsi: BASE_TSI,
+            cvm: NO_CVM,
+            check: None,
+        },
         // ---------------- Processing restrictions ----------------
         Case {
             name: "restrictions: expired application",
@@ -704,6 +829,70 @@ fn cases() -> Vec<Case> {
             tvr: BASE_TVR,
             tsi: BASE_TSI,
             cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "cvm: condition 01 unattended cash => PIN",
+            setup: |h| {
+                cvm_list(h, "00000000 00000000 0101 1F00");
+                h.cfg.terminal_type = 0x14;
+                h.txn.txn_type = 0x01;
+                h.cardholder = TestCardholder::pins(&[b"1234"]);
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: BASE_TVR,
+            tsi: BASE_TSI,
+            cvm: "010102",
+            check: None,
+        },
+        Case {
+            name: "cvm: condition 01 on an attended terminal => next rule",
+            setup: |h| {
+                cvm_list(h, "00000000 00000000 0101 1F00");
+                h.txn.txn_type = 0x01;
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: BASE_TVR,
+            tsi: BASE_TSI,
+            cvm: NO_CVM,
+            check: None,
+        },
+        Case {
+            name: "cvm: condition 04 manual cash => PIN",
+            setup: |h| {
+                cvm_list(h, "00000000 00000000 0104 1F00");
+                h.txn.txn_type = 0x01;
+                h.cardholder = TestCardholder::pins(&[b"1234"]);
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: BASE_TVR,
+            tsi: BASE_TSI,
+            cvm: "010402",
+            check: None,
+        },
+        Case {
+            name: "cvm: condition 05 purchase with cashback (AUC lacks cashback)",
+            setup: |h| {
+                cvm_list(h, "00000000 00000000 0105 1F00");
+                h.txn.amount_other = 1_000;
+                h.cardholder = TestCardholder::pins(&[b"1234"]);
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: "8010000000",
+            tsi: BASE_TSI,
+            cvm: "010502",
+            check: None,
+        },
+        Case {
+            name: "cvm: condition 02 not cash / cashback => PIN for a purchase",
+            setup: |h| {
+                cvm_list(h, "00000000 00000000 0102 1F00");
+                h.cardholder = TestCardholder::pins(&[b"1234"]);
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: BASE_TVR,
+            tsi: BASE_TSI,
+            cvm: "010202",
             check: None,
         },
         Case {
@@ -1757,4 +1946,35 @@ fn qpboc_table() {
         failures.join("\n")
     );
     eprintln!("{} qPBOC rows passed", cases.len());
+}
+
+#[test]
+fn read_application_without_transaction() {
+    let mut card = FakeCard::debit();
+    let r = sscard_pboc::contact::read_application(
+        &mut sscard_apdu::Exchange::new(&mut card),
+        &config(),
+        &txn(0),
+        &mut SeqRng::default(),
+    )
+    .unwrap();
+    assert_eq!(r.termination, None);
+    assert_eq!(r.aid, h(DEBIT));
+    assert_eq!(r.card.get(Tag::PAN), Some(&h(PAN)[..]));
+    assert_eq!(r.card.get(Tag::APP_LABEL), Some(&b"PBOC DEBIT"[..]));
+    assert!(card.sent(0xAE).is_empty());
+    let mut card = FakeCard::debit();
+    card.app().set(0x8D, None);
+    card.app().afl = h("08010300");
+    let r = sscard_pboc::contact::read_application(
+        &mut sscard_apdu::Exchange::new(&mut card),
+        &config(),
+        &txn(0),
+        &mut SeqRng::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        r.termination,
+        Some(Termination::RecordNotFound { sfi: 1, record: 3 })
+    );
 }

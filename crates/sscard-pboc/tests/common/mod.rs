@@ -714,6 +714,8 @@ impl Issuer for FixedIssuer {
 #[derive(Clone, Debug)]
 pub struct RecordingOda {
     pub verdict: OdaVerdict,
+    /// Verdict of the post-GAC CDA check, when different from `verdict`.
+    pub cda_verdict: Option<OdaVerdict>,
     pub static_data: Vec<Vec<u8>>,
     pub calls: Vec<&'static str>,
 }
@@ -722,6 +724,7 @@ impl Default for RecordingOda {
     fn default() -> Self {
         Self {
             verdict: OdaVerdict::Passed(Vec::new()),
+            cda_verdict: None,
             static_data: Vec::new(),
             calls: Vec::new(),
         }
@@ -746,7 +749,9 @@ impl OfflineAuth for RecordingOda {
     }
     fn cda(&mut self, _: &OdaInput<'_>, _: &CdaInput<'_>) -> OdaVerdict {
         self.calls.push("cda");
-        self.verdict.clone()
+        self.cda_verdict
+            .clone()
+            .unwrap_or_else(|| self.verdict.clone())
     }
     fn fdda(&mut self, _: &OdaInput<'_>, _: &[u8]) -> OdaVerdict {
         self.calls.push("fdda");

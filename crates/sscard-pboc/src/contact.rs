@@ -18,7 +18,8 @@ use crate::error::{KernelError, Step, Stop, Termination};
 use crate::select::{self, Selected};
 use crate::tlvdb::{push_tlv, TlvDb};
 use crate::traits::{
-    CdaInput, Environment, IssuerResponse, OdaInput, OdaVerdict, OfflineAuth, OnlineRequest, Rng,
+    Cardholder, CdaInput, Environment, Issuer, IssuerResponse, OdaInput, OdaVerdict, OfflineAuth,
+    OnlineRequest, Rng,
 };
 
 /// How the transaction ended.
@@ -801,7 +802,8 @@ impl<'a> Ctx<'a> {
     fn online<T: Transport>(
         &mut self,
         ex: &mut Exchange<T>,
-        env: &mut Environment<'_>,
+        issuer: &mut dyn Issuer,
+        oda: &mut dyn OfflineAuth,
     ) -> Result<Outcome, Stop> {
         let field55 = self.field55();
         let response = if self.cfg.online_capable {
@@ -811,7 +813,7 @@ impl<'a> Ctx<'a> {
                 psn: self.card.get(Tag::PSN),
                 online_pin: self.cvm.online_pin.as_deref().map(Vec::as_slice),
             };
-            env.issuer.authorise(&request)
+            issuer.authorise(&request)
         } else {
             None
         };
@@ -824,7 +826,7 @@ impl<'a> Ctx<'a> {
                 self.cfg.arc_unable_online_declined
             };
             self.term.set(Tag::ARC, &arc);
-            let gac = self.generate_ac(ex, decision, false, &mut *env.oda)?;
+            let gac = self.generate_ac(ex, decision, false, oda)?;
             return Ok(if gac.kind == Cryptogram::Tc {
                 Outcome::ApprovedOffline
             } else {
@@ -857,7 +859,7 @@ impl<'a> Ctx<'a> {
         } else {
             Cryptogram::Aac
         };
-        let gac = self.generate_ac(ex, decision, false, &mut *env.oda)?;
+        let gac = self.generate_ac(ex, decision, false, oda)?;
         self.run_scripts(ex, &scripts, 0x72)?;
         Ok(if gac.kind == Cryptogram::Tc {
             Outcome::ApprovedOnline
@@ -952,64 +954,287 @@ impl<'a> Ctx<'a> {
             terminal: self.term,
         }
     }
+}
 
-    fn flow<T: Transport>(
-        &mut self,
-        ex: &mut Exchange<T>,
-        env: &mut Environment<'_>,
-    ) -> Result<Outcome, Stop> {
-        let mut list = select::candidates(ex, self.cfg, false)?;
-        if list.is_empty() {
-            return Err(Termination::NoApplication.into());
-        }
-        loop {
-            let selected = select::final_select(ex, &mut list, self.cfg, &mut *env.cardholder)?;
-            self.begin_application(&selected);
-            if self.gpo(ex, |_| Ok(()))?.is_some() {
-                break;
+/// Why a transaction step did not hand on a next state.
+#[derive(Debug)]
+pub enum Stopped {
+    /// The transaction ended (terminated or decided); the result so far.
+    Ended(alloc::boxed::Box<TransactionResult>),
+    /// The reader failed.
+    Failed(KernelError),
+}
+
+/// The typestates of a contact transaction (STYLE.md rule 8): each step consumes the
+/// transaction in one state and returns it in the next, or [`Stopped`] with the
+/// result so far.
+pub mod state {
+    /// An application is selected.
+    #[derive(Debug)]
+    pub struct Selected;
+    /// GET PROCESSING OPTIONS succeeded (AIP, AFL known).
+    #[derive(Debug)]
+    pub struct Initiated;
+    /// The AFL records are read and the mandatory objects present.
+    #[derive(Debug)]
+    pub struct Read;
+    /// Offline data authentication and processing restrictions are done.
+    #[derive(Debug)]
+    pub struct Authenticated;
+    /// Cardholder verification is done.
+    #[derive(Debug)]
+    pub struct Verified;
+    /// Terminal risk management is done; terminal action analysis is next.
+    #[derive(Debug)]
+    pub struct RiskManaged;
+    /// The card asked to go online (ARQC).
+    #[derive(Debug)]
+    pub struct Online;
+}
+
+/// A contact transaction in state `S` (see [`state`]). [`run`] chains every step.
+pub struct Transaction<'c, 'e, T: Transport, S> {
+    ex: &'e mut Exchange<T>,
+    ctx: Ctx<'c>,
+    list: Vec<select::Candidate>,
+    _state: core::marker::PhantomData<S>,
+}
+
+/// What the first GENERATE AC decided.
+pub enum FirstAc<'c, 'e, T: Transport> {
+    /// Approved or declined offline (or terminated).
+    Done(TransactionResult),
+    /// The card asked for online authorisation.
+    Online(Transaction<'c, 'e, T, state::Online>),
+}
+
+impl<'c, 'e, T: Transport, S> Transaction<'c, 'e, T, S> {
+    fn next<N>(mut self, r: Result<(), Stop>) -> Result<Transaction<'c, 'e, T, N>, Stopped> {
+        match r {
+            Ok(()) => Ok(Transaction {
+                ex: self.ex,
+                ctx: self.ctx,
+                list: self.list,
+                _state: core::marker::PhantomData,
+            }),
+            Err(Stop::End(t)) => {
+                self.ctx.sync();
+                Err(Stopped::Ended(alloc::boxed::Box::new(
+                    self.ctx.finish(Outcome::Terminated(t)),
+                )))
             }
+            Err(Stop::Fail(e)) => Err(Stopped::Failed(e)),
         }
-        self.read_records(ex, true)?;
-        self.check_mandatory(&[Tag::PAN, Tag::EXPIRY, Tag::CDOL1, Tag::CDOL2])?;
-        self.offline_auth(ex, &mut *env.oda)?;
-        self.restrictions();
-        let cvm_ctx = Cvm {
-            cfg: self.cfg,
-            txn: &self.txn,
-            card: &self.card,
-        };
-        let outcome = cvm::process(
+    }
+
+    /// 95 so far.
+    pub fn tvr(&self) -> [u8; 5] {
+        self.ctx.tvr
+    }
+
+    /// 9B so far.
+    pub fn tsi(&self) -> [u8; 2] {
+        self.ctx.tsi
+    }
+
+    /// The data objects the card has returned so far.
+    pub fn card_data(&self) -> &TlvDb {
+        &self.ctx.card
+    }
+
+    /// The terminal data objects of this transaction.
+    pub fn terminal_data(&self) -> &TlvDb {
+        &self.ctx.term
+    }
+
+    /// The selected AID (empty before selection).
+    pub fn aid(&self) -> &[u8] {
+        &self.ctx.aid
+    }
+
+    /// Ends the transaction here (e.g. the attendant cancelled).
+    pub fn terminate(self, reason: Termination) -> TransactionResult {
+        self.ctx.finish(Outcome::Terminated(reason))
+    }
+}
+
+impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Selected> {
+    /// Builds the candidate list (PSE, else the AID list) and selects the first
+    /// application that confirms and answers `9000` with a valid FCI.
+    pub fn select(
+        ex: &'e mut Exchange<T>,
+        cfg: &'c TerminalConfig,
+        txn: &TransactionData,
+        rng: &mut dyn Rng,
+        cardholder: &mut dyn Cardholder,
+    ) -> Result<Self, Stopped> {
+        let t = Transaction {
             ex,
-            &cvm_ctx,
-            &mut *env.cardholder,
-            &mut self.tvr,
-            &mut self.tsi,
-        )?;
-        self.cvm = outcome;
-        self.risk_management(ex, &mut *env.rng)?;
-        let requested = self.action_analysis();
-        let gac = self.generate_ac(ex, requested, true, &mut *env.oda)?;
-        match gac.kind {
-            Cryptogram::Aac => Ok(Outcome::DeclinedOffline),
-            Cryptogram::Tc => Ok(Outcome::ApprovedOffline),
-            Cryptogram::Arqc => self.online(ex, env),
+            ctx: Ctx::new(cfg, txn, rng),
+            list: Vec::new(),
+            _state: core::marker::PhantomData,
+        };
+        t.choose(cardholder, true)
+    }
+
+    fn choose(mut self, cardholder: &mut dyn Cardholder, build: bool) -> Result<Self, Stopped> {
+        let r = (|| -> Result<(), Stop> {
+            if build {
+                self.list = select::candidates(self.ex, self.ctx.cfg, false)?;
+                if self.list.is_empty() {
+                    return Err(Termination::NoApplication.into());
+                }
+            }
+            let selected = select::final_select(self.ex, &mut self.list, self.ctx.cfg, cardholder)?;
+            self.ctx.begin_application(&selected);
+            Ok(())
+        })();
+        self.next(r)
+    }
+
+    /// GET PROCESSING OPTIONS with the PDOL data; on `6985` the application is removed
+    /// from the candidate list and the next one is selected.
+    pub fn initiate(
+        mut self,
+        cardholder: &mut dyn Cardholder,
+    ) -> Result<Transaction<'c, 'e, T, state::Initiated>, Stopped> {
+        loop {
+            match self.ctx.gpo(self.ex, |_| Ok(())) {
+                Ok(Some(_)) => return self.next(Ok(())),
+                Ok(None) => self = self.choose(cardholder, false)?,
+                Err(e) => return self.next(Err(e)),
+            }
         }
     }
 }
 
-/// Runs a contact transaction on the card behind `ex` (see the module docs). Card
-/// decisions and card faults end in [`Outcome`]; only reader failures are errors.
+impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Initiated> {
+    /// READ RECORD of the AFL with ODA record collection; checks 5A, 5F24, 8C, 8D.
+    pub fn read_records(mut self) -> Result<Transaction<'c, 'e, T, state::Read>, Stopped> {
+        let r = self.ctx.read_records(self.ex, true).and_then(|()| {
+            self.ctx
+                .check_mandatory(&[Tag::PAN, Tag::EXPIRY, Tag::CDOL1, Tag::CDOL2])
+        });
+        self.next(r)
+    }
+}
+
+impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Read> {
+    /// Offline data authentication through `oda`, then processing restrictions.
+    pub fn authenticate(
+        mut self,
+        oda: &mut dyn OfflineAuth,
+    ) -> Result<Transaction<'c, 'e, T, state::Authenticated>, Stopped> {
+        let r = self.ctx.offline_auth(self.ex, oda);
+        if r.is_ok() {
+            self.ctx.restrictions();
+        }
+        self.next(r)
+    }
+}
+
+impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Authenticated> {
+    /// Cardholder verification (CVM list).
+    pub fn verify_cardholder(
+        mut self,
+        cardholder: &mut dyn Cardholder,
+    ) -> Result<Transaction<'c, 'e, T, state::Verified>, Stopped> {
+        let cvm_ctx = Cvm {
+            cfg: self.ctx.cfg,
+            txn: &self.ctx.txn,
+            card: &self.ctx.card,
+        };
+        let r = cvm::process(
+            self.ex,
+            &cvm_ctx,
+            cardholder,
+            &mut self.ctx.tvr,
+            &mut self.ctx.tsi,
+        )
+        .map(|outcome| self.ctx.cvm = outcome);
+        self.next(r)
+    }
+}
+
+impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Verified> {
+    /// Terminal risk management (exception file, floor limit, random selection,
+    /// velocity).
+    pub fn manage_risk(
+        mut self,
+        rng: &mut dyn Rng,
+    ) -> Result<Transaction<'c, 'e, T, state::RiskManaged>, Stopped> {
+        let r = self.ctx.risk_management(self.ex, rng);
+        self.next(r)
+    }
+}
+
+impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::RiskManaged> {
+    /// What terminal action analysis asks the card for.
+    pub fn action_analysis(&self) -> Cryptogram {
+        self.ctx.action_analysis()
+    }
+
+    /// Terminal action analysis and the first GENERATE AC (CDA when prepared).
+    pub fn first_ac(mut self, oda: &mut dyn OfflineAuth) -> Result<FirstAc<'c, 'e, T>, Stopped> {
+        let requested = self.ctx.action_analysis();
+        match self.ctx.generate_ac(self.ex, requested, true, oda) {
+            Ok(gac) => match gac.kind {
+                Cryptogram::Aac => Ok(FirstAc::Done(self.ctx.finish(Outcome::DeclinedOffline))),
+                Cryptogram::Tc => Ok(FirstAc::Done(self.ctx.finish(Outcome::ApprovedOffline))),
+                Cryptogram::Arqc => self.next(Ok(())).map(FirstAc::Online),
+            },
+            Err(e) => self.next(Err(e)).map(FirstAc::Online),
+        }
+    }
+}
+
+impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Online> {
+    /// The field-55 TLV set of the authorisation request.
+    pub fn field55(&mut self) -> Vec<u8> {
+        self.ctx.field55()
+    }
+
+    /// Online authorisation through `issuer`, issuer authentication, scripts `71`,
+    /// the second GENERATE AC, scripts `72`. An unreachable issuer takes the default
+    /// action (ARC `Y3`/`Z3`).
+    pub fn complete(
+        mut self,
+        issuer: &mut dyn Issuer,
+        oda: &mut dyn OfflineAuth,
+    ) -> Result<TransactionResult, Stopped> {
+        match self.ctx.online(self.ex, issuer, oda) {
+            Ok(outcome) => Ok(self.ctx.finish(outcome)),
+            Err(Stop::End(t)) => Ok(self.ctx.finish(Outcome::Terminated(t))),
+            Err(Stop::Fail(e)) => Err(Stopped::Failed(e)),
+        }
+    }
+}
+
+/// Runs a contact transaction on the card behind `ex` (see the module docs): every
+/// [`Transaction`] step in order. Card decisions and card faults end in [`Outcome`];
+/// only reader failures are errors.
 pub fn run<T: Transport>(
     ex: &mut Exchange<T>,
     cfg: &TerminalConfig,
     txn: &TransactionData,
     env: &mut Environment<'_>,
 ) -> Result<TransactionResult, KernelError> {
-    let mut ctx = Ctx::new(cfg, txn, &mut *env.rng);
-    match ctx.flow(ex, env) {
-        Ok(outcome) => Ok(ctx.finish(outcome)),
-        Err(Stop::End(t)) => Ok(ctx.finish(Outcome::Terminated(t))),
-        Err(Stop::Fail(e)) => Err(e),
+    let result = (|| {
+        let t = Transaction::select(ex, cfg, txn, &mut *env.rng, &mut *env.cardholder)?
+            .initiate(&mut *env.cardholder)?
+            .read_records()?
+            .authenticate(&mut *env.oda)?
+            .verify_cardholder(&mut *env.cardholder)?
+            .manage_risk(&mut *env.rng)?;
+        match t.first_ac(&mut *env.oda)? {
+            FirstAc::Done(r) => Ok(r),
+            FirstAc::Online(online) => online.complete(&mut *env.issuer, &mut *env.oda),
+        }
+    })();
+    match result {
+        Ok(r) => Ok(r),
+        Err(Stopped::Ended(r)) => Ok(*r),
+        Err(Stopped::Failed(e)) => Err(e),
     }
 }
 

@@ -1978,3 +1978,59 @@ fn read_application_without_transaction() {
         Some(Termination::RecordNotFound { sfi: 1, record: 3 })
     );
 }
+
+#[test]
+fn step_by_step_typestates() {
+    use sscard_pboc::contact::{Cryptogram, FirstAc, Stopped, Transaction};
+    use sscard_pboc::traits::NoOda;
+    let mut card = FakeCard::debit();
+    let cfg = config();
+    let mut ex = sscard_apdu::Exchange::new(&mut card);
+    let (mut rng, mut ch) = (SeqRng::default(), TestCardholder::default());
+    let tx = txn(50_000);
+    let t = Transaction::select(&mut ex, &cfg, &tx, &mut rng, &mut ch).unwrap();
+    assert_eq!(t.aid(), &h(DEBIT)[..]);
+    let t = t.initiate(&mut ch).unwrap().read_records().unwrap();
+    assert_eq!(t.card_data().get(Tag::PAN), Some(&h(PAN)[..]));
+    let t = t
+        .authenticate(&mut NoOda)
+        .unwrap()
+        .verify_cardholder(&mut ch)
+        .unwrap()
+        .manage_risk(&mut rng)
+        .unwrap();
+    assert_eq!(t.tvr(), [0x80, 0, 0, 0x80, 0]);
+    assert_eq!(t.tsi(), [0x48, 0]);
+    assert_eq!(t.action_analysis(), Cryptogram::Arqc);
+    let FirstAc::Online(mut online) = t.first_ac(&mut NoOda).unwrap() else {
+        panic!("expected an ARQC");
+    };
+    let f55 = online.field55();
+    assert_eq!(
+        sscard_apdu::tlv::ber::find(&f55, 0x9F27).unwrap(),
+        Some(&[0x80][..])
+    );
+    let r = online
+        .complete(&mut FixedIssuer::approve(), &mut NoOda)
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::ApprovedOnline);
+
+    // A step that ends the transaction hands back the result so far.
+    let mut card = FakeCard::debit();
+    card.app().set(0x5A, None);
+    let mut ex = sscard_apdu::Exchange::new(&mut card);
+    let t = Transaction::select(&mut ex, &cfg, &tx, &mut rng, &mut ch)
+        .unwrap()
+        .initiate(&mut ch)
+        .unwrap();
+    match t.read_records() {
+        Err(Stopped::Ended(r)) => {
+            assert_eq!(
+                r.outcome,
+                Outcome::Terminated(Termination::MissingMandatory(Tag::PAN))
+            );
+            assert_eq!(r.aid, h(DEBIT));
+        }
+        _ => panic!("expected a termination"),
+    }
+}

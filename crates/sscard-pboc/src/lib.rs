@@ -12,7 +12,9 @@
 //!   [`OfflineAuth`], processing restrictions, CVM through [`Cardholder`], terminal risk
 //!   management, terminal action analysis, GENERATE AC 1/2, online authorisation through
 //!   [`Issuer`], issuer authentication and scripts) returning a [`TransactionResult`]
-//!   with TVR/TSI/CVM results and the field-55 TLV set.
+//!   with TVR/TSI/CVM results and the field-55 TLV set. The same steps are public as
+//!   typestates ([`contact::Transaction`]); [`contact::read_application`] stops after
+//!   the records.
 //! * [`ec`]: electronic cash GET DATA readers, transaction and load-log readers, and the
 //!   EC load driver.
 //! * [`qpboc::run`]: the qPBOC subset (PPSE, TTQ, reader limits, GPO-returned
@@ -33,11 +35,14 @@
 //!
 //! # Testing
 //!
-//! `tests/conformance.rs` is a table-driven suite over a programmable fake card
-//! (`tests/common`), one row per spec/pboc.md §5.3 case, asserting outcome, TVR, TSI
-//! and CVM results; `tests/host.rs` checks the host simulator against
-//! `sscard_emv::cryptogram` and the A.4 vectors; `tests/proptest.rs` feeds arbitrary
-//! card responses to every step.
+//! No hardware and no emulator: a programmable fake card (`tests/common`) answers
+//! every command the kernel sends. `tests/conformance.rs` is table-driven, one row per
+//! spec/pboc.md §5.3 case (contact and qPBOC tables), each asserting the outcome and
+//! the exact TVR, TSI and CVM results, plus the EC readers and the typestate API;
+//! `tests/host.rs` checks the host simulator against `sscard_emv::cryptogram` and the
+//! A.4 e-cash vector and runs kernel + fake card + host end to end (purchase, EC load);
+//! `tests/proptest.rs` feeds arbitrary and mutated card answers to every step.
+//! `benches/kernel.rs` measures a whole transaction's host CPU time.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 extern crate alloc;

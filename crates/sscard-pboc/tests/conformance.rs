@@ -199,6 +199,28 @@ fn cases() -> Vec<Case> {
             check: None,
         },
         Case {
+            name: "selection: partial name, SELECT next occurrence (P2=02) finds both",
+            setup: |h| {
+                h.card.pse = false;
+                h.card.apps = vec![FakeApp::credit(), FakeApp::debit()];
+                h.cfg.aids = vec![sscard_pboc::AidEntry {
+                    aid: h_("A0000003330101"),
+                    partial_match: true,
+                }];
+            },
+            outcome: Outcome::ApprovedOffline,
+            tvr: BASE_TVR,
+            tsi: BASE_TSI,
+            cvm: NO_CVM,
+            check: Some(|h, r| {
+                assert_eq!(r.aid, h_(DEBIT));
+                let selects = h.card.sent(0xA4);
+                let next: Vec<_> = selects.iter().filter(|c| c[3] == 0x02).collect();
+                assert_eq!(next.len(), 2, "next occurrence until 6A82");
+                assert_eq!(&selects[1][5..12], &h_("A0000003330101")[..]);
+            }),
+        },
+        Case {
             name: "selection: card blocked (6A81 on PSE)",
             setup: |h| h.card.pse_blocked = true,
             outcome: Outcome::Terminated(Termination::CardBlocked),

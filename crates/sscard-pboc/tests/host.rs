@@ -290,3 +290,20 @@ fn ec_load_declined_on_a_bad_arqc() {
     assert_eq!(host.ec_balance, 2_000);
     assert_eq!(card.ec_balance(), 10_000);
 }
+
+#[test]
+fn load_beyond_the_balance_limit_is_declined() {
+    let k = keys(0x11, 0x22, Family::Rsa3Des);
+    let mut input = sample_input();
+    input.txn_type = 0x63;
+    let arqc = cryptogram::application_cryptogram(&k.mk_ac, &input).unwrap();
+    let mut host = HostSimulator::new(Some(k), None).with_ec_balance(14_500);
+    host.ec_balance_limit = Some(15_000);
+    let r = host
+        .authorise(&request(&field55(&input, &arqc, 0x01)))
+        .unwrap();
+    assert_eq!(r.arc, *b"05");
+    assert!(r.scripts.is_empty());
+    assert_eq!(host.last_decision(), Some(Decision::OverBalanceLimit));
+    assert_eq!(host.ec_balance, 14_500);
+}

@@ -965,6 +965,17 @@ pub enum Stopped {
     Failed(KernelError),
 }
 
+impl core::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Ended(r) => write!(f, "transaction ended: {:?}", r.outcome),
+            Self::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for Stopped {}
+
 /// The typestates of a contact transaction (STYLE.md rule 8): each step consumes the
 /// transaction in one state and returns it in the next, or [`Stopped`] with the
 /// result so far.

@@ -312,7 +312,7 @@ impl<'a> Ctx<'a> {
         afl_required: bool,
     ) -> Result<(), Stop> {
         let afl = self.card.get(Tag::AFL).unwrap_or_default().to_vec();
-        if (afl.is_empty() && afl_required) || afl.len() % 4 != 0 {
+        if (afl.is_empty() && afl_required) || !afl.len().is_multiple_of(4) {
             return Err(Termination::BadAfl.into());
         }
         for entry in afl.chunks_exact(4) {

@@ -122,7 +122,7 @@ fn issuer_with_scripts() -> FixedIssuer {
 
 fn contact_on<T: Transport>(transport: T, amount: u64, pins: bool) {
     let mut cfg = config();
-    cfg.ec_support = amount % 2 == 0;
+    cfg.ec_support = amount.is_multiple_of(2);
     cfg.random_selection = true;
     let (mut oda, mut rng) = (RecordingOda::default(), SeqRng::default());
     let mut ch = if pins {

@@ -59,6 +59,7 @@ pub mod card;
 pub mod embedded;
 pub mod error;
 pub mod io;
+pub mod iso14443;
 pub mod link;
 pub mod pps;
 pub mod t0;

@@ -365,6 +365,8 @@ impl<F: ContactlessFrontEnd> IsoDep<F> {
     }
 
     fn select(&mut self, wake_up: bool) -> Result<Option<TypeA>, IsoDepError> {
+        // Type A activation always runs at 106 kbit/s.
+        self.set_rate(BitRate::Kbps106)?;
         let found = match self.fe.activate_a(wake_up) {
             Ok(found) => found,
             Err(e) => match e.kind() {
@@ -741,7 +743,9 @@ impl<F: ContactlessFrontEnd> IsoDep<F> {
                     pcb: Pcb::I { bn, chaining: more },
                     inf_at,
                     inf_len,
-                } if !chaining && bn == self.bn => {
+                } if !chaining && bn == self.bn && !(more && inf_len == 0) => {
+                    // (An empty chained block carries nothing: a card sending them
+                    // could hold us for ever, so it falls to the error arm below.)
                     self.bn = !self.bn;
                     errors = 0;
                     let start = got;

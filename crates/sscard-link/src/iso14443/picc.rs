@@ -199,6 +199,8 @@ impl<H: CardHandler> PiccEngine<H> {
             }
         }
         self.state = PiccState::Selected;
+        self.to_card = BitRate::Kbps106;
+        self.from_card = BitRate::Kbps106;
         Some(self.cfg.id)
     }
 

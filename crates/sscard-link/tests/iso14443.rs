@@ -776,3 +776,45 @@ proptest! {
         prop_assert_eq!(Status::from_bytes(buf[n - 2], buf[n - 1]), Status::Success);
     }
 }
+
+/// A front end without state, to measure the engine alone.
+struct Nothing;
+
+impl ContactlessFrontEnd for Nothing {
+    type Error = FrontEndErrorKind;
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(true, BitRate::Kbps106)
+    }
+
+    fn set_field(&mut self, _on: bool) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn activate_a(&mut self, _wake_up: bool) -> Result<Option<TypeA>, Self::Error> {
+        Ok(None)
+    }
+
+    fn transceive(&mut self, _: &[u8], _: &mut [u8], _: u32) -> Result<usize, Self::Error> {
+        Err(FrontEndErrorKind::Timeout)
+    }
+
+    fn set_bit_rate(&mut self, _: BitRate, _: BitRate) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn delay_us(&mut self, _: u32) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_reader_engine_fits_the_ram_budget() {
+    // Two frame buffers of FSD 256, the ATS and the state: well under the 2–4 KB
+    // the spec allows the whole card stack.
+    let size = std::mem::size_of::<IsoDep<Nothing>>();
+    println!("IsoDep: {size} bytes");
+    assert!(size <= 700, "{size}");
+    let mut iso = IsoDep::new(Nothing, IsoDepConfig::new());
+    assert_eq!(iso.activate().unwrap_err(), IsoDepError::NoCard);
+}

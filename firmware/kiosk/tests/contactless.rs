@@ -42,6 +42,9 @@ struct Recording {
     inner: Loopback<AppletHandler<SsCard>>,
     log: Arc<Mutex<Vec<Air>>>,
     mute: bool,
+    /// The card leaves the field before this frame (counted from the first).
+    remove_at: Option<usize>,
+    frames: usize,
 }
 
 impl ContactlessFrontEnd for Recording {
@@ -69,6 +72,10 @@ impl ContactlessFrontEnd for Recording {
     ) -> Result<usize, Self::Error> {
         let body = strip_crc_a(frame).unwrap().to_vec();
         self.log.lock().unwrap().push(Air::Frame(body));
+        if self.remove_at == Some(self.frames) {
+            self.inner.remove();
+        }
+        self.frames += 1;
         if self.mute {
             self.inner.advance(u64::from(timeout_us));
             return Err(FrontEndErrorKind::Timeout);
@@ -129,6 +136,8 @@ impl Rig {
             inner: rf,
             log: log.clone(),
             mute: false,
+            remove_at: None,
+            frames: 0,
         };
         let iso = IsoDep::new(fe, IsoDepConfig::new().with_bit_rate(rate));
         let wire = Wire::new();
@@ -306,4 +315,25 @@ fn a_card_mute_in_iso_dep_is_a_card_error_not_a_removal() {
         .lines()
         .iter()
         .any(|l| l.contains("card cannot be read")));
+}
+
+#[test]
+fn card_taken_away_during_an_exchange() {
+    let mut rig = Rig::new(Vec::new(), BitRate::Kbps106);
+    // Frames: RATS, a presence check, SELECT, READ RECORD, …: the card leaves
+    // while the basic information is read.
+    rig.rf().remove_at = Some(4);
+    rig.rf().inner.insert();
+    let events = rig.run_to(|e| matches!(e, Event::CardRemoved(_)));
+    assert_eq!(
+        events,
+        [
+            Event::CardInserted,
+            Event::ActivatedContactless { kbps: 106 },
+            Event::CardRemoved(Phase::ReadBasic),
+        ]
+    );
+    assert!(rig.kiosk.holder().is_none());
+    // The field is off after the removal.
+    assert!(!rig.rf().inner.field_on());
 }

@@ -20,8 +20,9 @@ use sscard_apdu::{Exchange, Reader, ResetKind, Status, Transport};
 use sscard_emu::{sample_card, EchoCard, SsCard};
 use sscard_link::iso14443::picc::PiccState;
 use sscard_link::iso14443::{
-    crc_a, AppletHandler, AtsConfig, BitRate, Capabilities, ContactlessFrontEnd, FrontEndErrorKind,
-    IsoDep, IsoDepConfig, IsoDepError, Loopback, PiccConfig, PiccEngine, TypeA, FWT_MAX_US,
+    crc_a, AppletHandler, Ats, AtsConfig, BitRate, Block, Capabilities, ContactlessFrontEnd,
+    FrontEndErrorKind, IsoDep, IsoDepConfig, IsoDepError, Loopback, PiccConfig, PiccEngine, TypeA,
+    FWT_MAX_US, PSEUDO_ATR_MAX,
 };
 use sscard_link::{Atr, CardHandler};
 
@@ -728,6 +729,25 @@ proptest! {
         // Every answer is used at most once; after the script, silence ends each
         // operation within the retries (activation included).
         prop_assert!(iso.front_end().calls <= 1 + len + 4 * 8);
+    }
+
+    #[test]
+    fn blocks_and_ats_parse_without_panic_and_round_trip(
+        bytes in proptest::collection::vec(any::<u8>(), 0..80),
+    ) {
+        if let Ok(block) = Block::parse(&bytes) {
+            let mut out = [0u8; 100];
+            let n = block.encode(&mut out).unwrap();
+            prop_assert_eq!(Block::parse(&out[..n]), Ok(block));
+        }
+        if let Ok(ats) = Ats::parse(&bytes) {
+            prop_assert_eq!(ats.as_bytes(), bytes.as_slice());
+            let mut atr = [0u8; PSEUDO_ATR_MAX];
+            let n = ats.pseudo_atr(&mut atr);
+            let parsed = Atr::parse(&atr[..n]).unwrap();
+            let hist = ats.historical();
+            prop_assert_eq!(parsed.historical_bytes(), &hist[..hist.len().min(15)]);
+        }
     }
 
     #[test]

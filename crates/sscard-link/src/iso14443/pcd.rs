@@ -23,7 +23,9 @@
 //! Simplifications (named): the reader never sends a NAD; a PPS is sent once and a
 //! failed PPS leaves the link at 106 kbit/s; only equal bit rates in both
 //! directions are chosen; RATS is repeated up to [`IsoDepConfig::retries`] times
-//! before activation fails (the standard leaves the count to the reader).
+//! before activation fails (the standard leaves the count to the reader); a WTXM
+//! of 60–63 (RFU) is a protocol error rather than being clamped; the frame delay
+//! times between frames are the front end's business.
 
 use core::fmt;
 

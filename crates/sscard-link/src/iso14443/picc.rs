@@ -17,6 +17,11 @@
 //!   (rule D) and on R(ACK)s that continue a chain (rule E).
 //!
 //! Invalid blocks and blocks for another CID get no answer.
+//!
+//! Simplifications (named): one card per field and type A only; a NAD from the
+//! reader is accepted and ignored (answers carry none); S(WTX) requests come only
+//! before a response's first block, as configured, not from real processing time;
+//! no S(PARAMETERS) or frame sizes above 256 (later editions of the standard).
 
 use sscard_apdu::applet::{Card, Interface, Reply};
 use sscard_apdu::command::ParseError;

@@ -91,6 +91,7 @@ pub use atr::{Atr, AtrBuilder, AtrError};
 pub use card::{CardConfig, CardEvent, CardHandler, CardLink};
 pub use error::{LinkError, T0Error, T1Error};
 pub use io::{CardIo, Convention, IoError, IoErrorKind, LineConfig, TerminalIo};
+pub use iso14443::{ContactlessFrontEnd, IsoDep, IsoDepConfig, IsoDepError, PiccEngine};
 pub use link::{Link, LinkConfig};
 pub use pps::{Pps, PpsError, ReaderLimits};
 pub use timing::Timing;

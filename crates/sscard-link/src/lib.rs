@@ -1,6 +1,7 @@
 //! ISO/IEC 7816-3 link layer for contact cards, for both sides of the contacts:
 //! the terminal that reads a card over a UART, and a card (or card simulator)
-//! answering one.
+//! answering one; and its contactless counterpart, ISO/IEC 14443-4 (ISO-DEP) over
+//! an RF front end ([`iso14443`]), for the same dual-interface cards.
 //!
 //! # Layers
 //!
@@ -24,6 +25,17 @@
 //!   [`sscard_apdu::Exchange`] (`61xx`, `6Cxx`, tracing) runs over a raw UART.
 //! * [`CardLink`]: the card — ATR on reset, PPS responder, then the protocol engine
 //!   — serving a [`CardHandler`] (an applet runtime mapping C-APDUs to R-APDUs).
+//! * [`iso14443`]: the contactless side. [`iso14443::ContactlessFrontEnd`] is the
+//!   RF chip (field, type A activation returning UID/SAK/ATQA, frame transceive
+//!   with a time-out, bit rate; CRC_A in the chip or in software as a capability),
+//!   the counterpart of [`CardIo`]. [`iso14443::IsoDep`] is the reader: RATS/ATS,
+//!   PPS, I-block chaining both ways, R(ACK)/R(NAK), S(WTX), S(DESELECT), CID,
+//!   the error recovery rules of ISO/IEC 14443-4 §7.5.4 with bounded retries, behind
+//!   [`sscard_apdu::Transport`] and [`sscard_apdu::Reader`] (the ATS historical
+//!   bytes in a PC/SC pseudo-ATR play the ATR's role). [`iso14443::PiccEngine`] is
+//!   the card side for simulations, serving a [`CardHandler`] or, through
+//!   [`iso14443::AppletHandler`], any `sscard_apdu::applet::Card`;
+//!   [`iso14443::Loopback`] is an in-process RF channel with a simulated clock.
 //!
 //! The terminal side never imports the card side and vice versa; both share only
 //! the block, ATR and PPS formats. `61xx`/`6Cxx` handling, command chaining and
@@ -51,6 +63,15 @@
 //! tests (ATR, T=1 block and T=0 procedure parsing never panic; random APDUs
 //! round-trip over both protocols with random IFSC/IFSD), and the SSSE basic file
 //! read from the `sscard-emu` card through `sscard_apdu::Exchange` over T=0 and T=1.
+//!
+//! `tests/iso14443.rs` runs [`iso14443::IsoDep`] against [`iso14443::PiccEngine`]
+//! with the `sscard-emu` sample card over [`iso14443::Loopback`] with fault
+//! injection: the basic information read through `sscard-ssse`, chaining both ways
+//! with FSC 16 / FSD 32, WTX and a WTX storm, lost commands and answers (the
+//! command runs once), CRC and transmission errors, a mute card, a card removed
+//! mid-chain, garbage blocks, CID, PPS, DESELECT and wake-up, and properties
+//! (arbitrary card answers never panic or hang; random APDUs round-trip with
+//! random FSC, FSD and CID; arbitrary reader frames never panic the card).
 #![cfg_attr(not(test), no_std)]
 
 pub mod atr;
@@ -59,6 +80,7 @@ pub mod card;
 pub mod embedded;
 pub mod error;
 pub mod io;
+pub mod iso14443;
 pub mod link;
 pub mod pps;
 pub mod t0;
@@ -69,6 +91,7 @@ pub use atr::{Atr, AtrBuilder, AtrError};
 pub use card::{CardConfig, CardEvent, CardHandler, CardLink};
 pub use error::{LinkError, T0Error, T1Error};
 pub use io::{CardIo, Convention, IoError, IoErrorKind, LineConfig, TerminalIo};
+pub use iso14443::{ContactlessFrontEnd, IsoDep, IsoDepConfig, IsoDepError, PiccEngine};
 pub use link::{Link, LinkConfig};
 pub use pps::{Pps, PpsError, ReaderLimits};
 pub use timing::Timing;

@@ -70,6 +70,19 @@ impl<T: CardSwitch + ?Sized> CardSwitch for &mut T {
     }
 }
 
+/// No presence switch: for contactless kiosks, whose presence comes from the field
+/// ([`crate::CardPort::detect`]). Reads "no card" if ever asked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSwitch;
+
+impl CardSwitch for NoSwitch {
+    type Error = core::convert::Infallible;
+
+    fn card_present(&mut self) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+}
+
 /// A presence switch on an embedded-hal input pin.
 #[derive(Debug)]
 pub struct SwitchPin<P> {

@@ -1,6 +1,7 @@
 //! The self-service kiosk's card session, `no_std`: card detect → ATR → PPS → SELECT
 //! SSSE → basic information → PIN on a keypad → a service from the application
-//! directory → eject, as a state machine ([`Kiosk`]) over small peripheral traits.
+//! directory → eject, as a state machine ([`Kiosk`]) over small peripheral traits,
+//! on the contacts or in the field (ISO/IEC 14443-4; the cards are dual-interface).
 //!
 //! # Layers
 //!
@@ -8,6 +9,13 @@
 //!   microcontroller `sscard_link::embedded::EmbeddedIo` (feature `embedded-io`) over
 //!   an embedded-io UART and embedded-hal RST/VCC pins; on the host the simulated UART
 //!   of the tests. `sscard_apdu::Exchange` runs above it.
+//! * Contactless, the card link is `sscard_link::iso14443::IsoDep` over any
+//!   `sscard_link::iso14443::ContactlessFrontEnd` (the RF chip's driver; on the host
+//!   `sscard_link::iso14443::Loopback`). [`port`] puts both behind [`CardPort`]
+//!   (activate, deactivate, presence): [`Kiosk::new`] takes a contact `Link`,
+//!   [`Kiosk::contactless`] an `IsoDep`, whose presence comes from the field
+//!   (polling, then ISO-DEP presence checks) instead of the switch
+//!   ([`hal::NoSwitch`]). The session and its read path are the same.
 //! * The card application code is the host's: [`sscard_ssse::read_basic`] and
 //!   [`sscard_ssse::verify_pin`] with the profile subset of [`profile`], and
 //!   [`sscard_appdir::check`] for the [`services`] menu. Nothing is copied.
@@ -19,8 +27,8 @@
 //!   [`services::payment_placeholder`] until the PBOC kernel exists.
 //! * [`selftest`]: SM2/SM3/SM4 known-answer tests for power-on.
 //!
-//! Not here yet: the contactless front end (ISO/IEC 14443-4), the PBOC payment flow
-//! (placeholder), PSAM/HSM card authentication for 3rd-generation cards.
+//! Not here yet: the PBOC payment flow (placeholder), PSAM/HSM card authentication
+//! for 3rd-generation cards, type B contactless cards.
 //!
 //! # Features
 //!
@@ -40,7 +48,11 @@
 //! PPS: a wrong PIN then the right one, a cancelled session, a card taken out during
 //! PIN entry and during an exchange, a card that answers with waiting-time extensions,
 //! a blocked PIN, a card without the application, a mute card, a time-out and a
-//! payment use ending in the placeholder. `examples/wire-time.rs` (run by
+//! payment use ending in the placeholder. `tests/contactless.rs` runs sessions in the
+//! simulated field (`sscard_link::iso14443::Loopback` with the sample card behind
+//! `PiccEngine`): the whole session with PPS to 424 kbit/s, a wrong then the right
+//! PIN and an eject that sends S(DESELECT) and switches the field off, a card taken
+//! away during PIN entry, and a card mute in ISO-DEP. `examples/wire-time.rs` (run by
 //! `benches/kiosk-wire-time.sh`) prints the wire time of reading the basic information;
 //! `examples/footprint.rs` (run by `benches/size-report.sh`) the heap a session needs.
 #![cfg_attr(not(test), no_std)]
@@ -48,12 +60,14 @@
 extern crate alloc;
 
 pub mod hal;
+pub mod port;
 pub mod profile;
 pub mod selftest;
 pub mod services;
 pub mod session;
 
 pub use hal::{CardSwitch, Display, Key, Keypad, Screen};
+pub use port::{CardInterface, CardPort, Contactless};
 pub use services::{Outcome, ServiceHandler};
 pub use session::{CardFault, Error, Event, Kiosk, KioskConfig, Phase, MAX_MENU};
 

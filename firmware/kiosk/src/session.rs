@@ -12,23 +12,31 @@
 //!     └── card taken out at any point after Debounce: CardRemoved
 //! ```
 //!
-//! Card exchanges go through `sscard_apdu::Exchange` over `sscard_link::Link`, with
-//! the host's own `sscard_ssse::read_basic` and `sscard_ssse::verify_pin`. A failed
-//! exchange with the switch open is a removal; with the card still in, the session
-//! shows an error and ejects.
+//! Card exchanges go through `sscard_apdu::Exchange` over the kiosk's
+//! [`CardPort`]: `sscard_link::Link` on the contacts, or
+//! `sscard_link::iso14443::IsoDep` in the field, with the host's own
+//! `sscard_ssse::read_basic` and `sscard_ssse::verify_pin` either way. A failed
+//! exchange with the card gone (switch open, or no answer in the field) is a
+//! removal; with the card still there, the session shows an error and ejects.
+//!
+//! Contactless, "the switch closes" reads "a card answers in the field"; Activate
+//! is RATS/ATS (and PPS), Eject is S(DESELECT) and field off, and WaitRemoval
+//! waits until the card no longer answers a wake-up.
 
 use alloc::vec::Vec;
 use core::fmt;
 
 use embedded_hal::delay::DelayNs;
-use sscard_apdu::{Exchange, ExchangeError, ResetKind, Status, TransportError, TransportErrorKind};
+use sscard_apdu::{Exchange, ExchangeError, Status, TransportError, TransportErrorKind};
 use sscard_appdir::{Directory, TerminalFacts};
 use sscard_fs::Profile;
-use sscard_link::{Atr, Link, LinkError, Protocol, TerminalIo};
+use sscard_link::iso14443::{ContactlessFrontEnd, IsoDep};
+use sscard_link::{Atr, Link, Protocol, TerminalIo};
 use sscard_ssse::{read_basic, verify_pin, BasicInfo, Pin, ReadError, Step};
 use zeroize::Zeroizing;
 
 use crate::hal::{CardSwitch, Display, Key, Keypad, Screen};
+use crate::port::{CardInterface, CardPort, Contactless};
 use crate::services::{self, Outcome, ServiceHandler};
 
 /// The longest PIN the keypad collects (`sscard_ssse::Pin` takes 4 to 12 digits; the
@@ -129,6 +137,11 @@ pub enum Event {
         protocol: Protocol,
         /// The negotiated bit rate.
         baud: u32,
+    },
+    /// Contactless: ATS received, ISO-DEP runs.
+    ActivatedContactless {
+        /// The bit rate in kbit/s (106, 212, 424 or 848).
+        kbps: u16,
     },
     /// The basic information was read.
     BasicRead,
@@ -232,9 +245,11 @@ impl PinBuffer {
     }
 }
 
-/// The kiosk's card session. See the module docs.
-pub struct Kiosk<IO: TerminalIo, K, D, S, H> {
-    card: Exchange<Link<IO>>,
+/// The kiosk's card session. See the module docs. `IO` is the card interface
+/// ([`CardInterface`]): a [`TerminalIo`] for a contact slot, [`Contactless`] for a
+/// contactless front end.
+pub struct Kiosk<IO: CardInterface, K, D, S, H> {
+    card: Exchange<IO::Port>,
     keypad: K,
     display: D,
     switch: S,
@@ -251,7 +266,7 @@ pub struct Kiosk<IO: TerminalIo, K, D, S, H> {
     waited_ms: u32,
 }
 
-impl<IO: TerminalIo, K, D, S, H> fmt::Debug for Kiosk<IO, K, D, S, H> {
+impl<IO: CardInterface, K, D, S, H> fmt::Debug for Kiosk<IO, K, D, S, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Kiosk")
             .field("phase", &self.phase)
@@ -261,14 +276,7 @@ impl<IO: TerminalIo, K, D, S, H> fmt::Debug for Kiosk<IO, K, D, S, H> {
     }
 }
 
-impl<IO, K, D, S, H> Kiosk<IO, K, D, S, H>
-where
-    IO: TerminalIo,
-    K: Keypad,
-    D: Display,
-    S: CardSwitch,
-    H: ServiceHandler<Link<IO>>,
-{
+impl<IO: TerminalIo, K, D, S, H> Kiosk<IO, K, D, S, H> {
     /// A kiosk reading cards through `link`, with the card profile (usually
     /// [`crate::profile::basic_profile`]) and the application directory.
     #[allow(clippy::too_many_arguments)]
@@ -282,8 +290,46 @@ where
         directory: Directory,
         cfg: KioskConfig,
     ) -> Self {
+        Self::with_port(
+            link, keypad, display, switch, services, profile, directory, cfg,
+        )
+    }
+}
+
+impl<F: ContactlessFrontEnd, K, D, S, H> Kiosk<Contactless<F>, K, D, S, H> {
+    /// A kiosk reading cards in the field through `iso` (card presence is the card
+    /// answering; `switch` is not read: pass [`crate::hal::NoSwitch`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn contactless(
+        iso: IsoDep<F>,
+        keypad: K,
+        display: D,
+        switch: S,
+        services: H,
+        profile: Profile,
+        directory: Directory,
+        cfg: KioskConfig,
+    ) -> Self {
+        Self::with_port(
+            iso, keypad, display, switch, services, profile, directory, cfg,
+        )
+    }
+}
+
+impl<IO: CardInterface, K, D, S, H> Kiosk<IO, K, D, S, H> {
+    #[allow(clippy::too_many_arguments)]
+    fn with_port(
+        port: IO::Port,
+        keypad: K,
+        display: D,
+        switch: S,
+        services: H,
+        profile: Profile,
+        directory: Directory,
+        cfg: KioskConfig,
+    ) -> Self {
         Self {
-            card: Exchange::new(link),
+            card: Exchange::new(port),
             keypad,
             display,
             switch,
@@ -300,7 +346,16 @@ where
             waited_ms: 0,
         }
     }
+}
 
+impl<IO, K, D, S, H> Kiosk<IO, K, D, S, H>
+where
+    IO: CardInterface,
+    K: Keypad,
+    D: Display,
+    S: CardSwitch,
+    H: ServiceHandler<IO::Port>,
+{
     /// Where the session is.
     pub fn phase(&self) -> Phase {
         self.phase
@@ -311,8 +366,9 @@ where
         self.holder.as_ref()
     }
 
-    /// The card link (line parameters, protocol, ATR).
-    pub fn link(&mut self) -> &mut Link<IO> {
+    /// The card link (contact: line parameters, protocol, ATR; contactless: the
+    /// ISO-DEP engine and its front end).
+    pub fn link(&mut self) -> &mut IO::Port {
         self.card.transport()
     }
 
@@ -327,7 +383,7 @@ where
     }
 
     /// Gives the parts back.
-    pub fn destroy(self) -> (Link<IO>, K, D, S, H) {
+    pub fn destroy(self) -> (IO::Port, K, D, S, H) {
         let (link, _) = self.card.into_parts();
         (link, self.keypad, self.display, self.switch, self.services)
     }
@@ -392,15 +448,11 @@ where
                 self.waited_ms = self.waited_ms.saturating_add(self.cfg.poll_ms);
                 Ok(Event::Idle)
             }
-            Phase::Activate => match self.card.transport().power_on(ResetKind::Cold) {
-                Ok(atr) => {
+            Phase::Activate => match self.card.transport().activate() {
+                Ok((atr, event)) => {
                     self.atr = Some(atr);
                     self.phase = Phase::ReadBasic;
-                    let link = self.card.transport();
-                    Ok(Event::Activated {
-                        protocol: link.protocol().unwrap_or(Protocol::T0),
-                        baud: link.line().baud(),
-                    })
+                    Ok(event)
                 }
                 Err(e) => self.card_failed(CardFault::Link(e.kind())),
             },
@@ -468,7 +520,7 @@ where
             Phase::Eject => {
                 self.forget();
                 // A card that cannot be powered down is taken out by the holder anyway.
-                let _ = self.card.transport().power_off();
+                let _ = self.card.transport().deactivate();
                 self.show(&Screen::TakeCard)?;
                 self.phase = Phase::WaitRemoval;
                 Ok(Event::Ejected)
@@ -559,8 +611,12 @@ where
         Ok(Event::ServiceDone(outcome))
     }
 
+    /// The card interface's own view (contactless), else the switch.
     fn present(&mut self) -> Result<bool, KioskError<K, D, S>> {
-        self.switch.card_present().map_err(Error::Switch)
+        match self.card.transport().detect() {
+            Some(present) => Ok(present),
+            None => self.switch.card_present().map_err(Error::Switch),
+        }
     }
 
     fn show(&mut self, screen: &Screen<'_>) -> Result<(), KioskError<K, D, S>> {
@@ -624,7 +680,7 @@ where
 
     fn removed(&mut self, phase: Phase) -> Result<Event, KioskError<K, D, S>> {
         self.forget();
-        let _ = self.card.transport().power_off();
+        let _ = self.card.transport().deactivate();
         self.show(&Screen::CardRemoved)?;
         self.phase = Phase::WaitCard;
         Ok(Event::CardRemoved(phase))
@@ -641,7 +697,7 @@ where
     }
 }
 
-fn fault(e: &ReadError<LinkError>) -> CardFault {
+fn fault<E: TransportError>(e: &ReadError<E>) -> CardFault {
     match e {
         ReadError::Card(_, status) => CardFault::Status(*status),
         ReadError::Exchange(_, ExchangeError::Transport(t)) => CardFault::Link(t.kind()),

@@ -641,7 +641,10 @@ impl<'a> Ctx<'a> {
                         if last == 0 {
                             bits::set(&mut self.tvr, tvr::NEW_CARD);
                         }
-                        if atc <= last {
+                        // ATC below the last online ATC is inconsistent card data;
+                        // equal means no offline transaction since the last online one
+                        // (a new card whose ATC has not moved yet).
+                        if atc < last {
                             bits::set(&mut self.tvr, tvr::LCOL_EXCEEDED);
                             bits::set(&mut self.tvr, tvr::UCOL_EXCEEDED);
                         } else {
@@ -751,7 +754,12 @@ impl<'a> Ctx<'a> {
                 let cid = find(top.value, 0x9F27)
                     .and_then(|c| c.first().copied())
                     .ok_or(Termination::InvalidCid)?;
-                if find(top.value, 0x9F36).is_none() || find(top.value, 0x9F26).is_none() {
+                // With CDA the AC travels inside the signed dynamic data (9F4B)
+                // instead of 9F26 (EMV Book 2 §6.6); it is recovered below.
+                let signed_ac = cda && find(top.value, 0x9F4B).is_some();
+                if find(top.value, 0x9F36).is_none()
+                    || (find(top.value, 0x9F26).is_none() && !signed_ac)
+                {
                     return Err(malformed.into());
                 }
                 cid
@@ -777,11 +785,21 @@ impl<'a> Ctx<'a> {
                     response: top.value,
                 },
             );
-            if !matches!(verdict, OdaVerdict::Passed(_)) {
-                bits::set(&mut self.tvr, tvr::CDA_FAILED);
-                return Ok(GacResponse {
-                    kind: Cryptogram::Aac,
-                });
+            match verdict {
+                OdaVerdict::Passed(recovered) => {
+                    for (tag, value) in recovered {
+                        self.card.set(tag, &value);
+                    }
+                }
+                _ => {
+                    bits::set(&mut self.tvr, tvr::CDA_FAILED);
+                    return Ok(GacResponse {
+                        kind: Cryptogram::Aac,
+                    });
+                }
+            }
+            if !self.card.contains(Tag::AC) {
+                return Err(malformed.into());
             }
         }
         Ok(GacResponse { kind })

@@ -11,7 +11,7 @@
 use alloc::vec::Vec;
 
 use sscard_apdu::tlv::ber;
-use sscard_crypto::keys::AnyKey;
+use sscard_crypto::keys::{AnyKey, SymError};
 use sscard_emv::cryptogram::{self, AcInput, Family};
 use sscard_emv::Tag;
 use subtle::ConstantTimeEq;
@@ -118,6 +118,24 @@ impl HostSimulator {
             script_id: [0, 0, 0, 1],
             last: None,
         }
+    }
+
+    /// A host holding the master keys of a personalisation-profile application (both
+    /// families), e.g. the emulated card's TEST keys in `apdu-specs/pboc/card.json`.
+    pub fn for_application(app: &sscard_emv::perso::Application) -> Result<Self, SymError> {
+        let keys =
+            |family: Family, k: &sscard_emv::perso::MasterKeys| -> Result<CardKeys, SymError> {
+                Ok(CardKeys {
+                    mk_ac: cryptogram::master_key(family, &k.mk_ac)?,
+                    mk_smi: cryptogram::master_key(family, &k.mk_smi)?,
+                })
+            };
+        let mut host = Self::new(
+            Some(keys(Family::Rsa3Des, &app.keys_rsa)?),
+            Some(keys(Family::Sm2Sm4, &app.keys_sm)?),
+        );
+        host.ec_balance_limit = Some(app.ec.balance_limit);
+        Ok(host)
     }
 
     /// Sets the booked EC balance.

@@ -59,6 +59,7 @@ pub mod qpboc;
 pub mod select;
 pub mod tlvdb;
 pub mod traits;
+pub mod verifier;
 
 pub use config::{AidEntry, TerminalConfig, TransactionData};
 pub use contact::{Outcome, TransactionResult};

@@ -8,8 +8,9 @@ use anyhow::{bail, Context, Result};
 use sscard_apdu::trace::{Trace, TracedCommand, TracedResponse};
 use sscard_apdu::{Exchange, Reader, Transport, TransportError, TransportErrorKind};
 use sscard_crypto::keys::Algorithm;
+use sscard_emu::pboc::{PbocApp, PbocFileJournal};
 use sscard_emu::reader::EmulatedReaderError;
-use sscard_emu::{EmulatedPsam, EmulatedReader, Runtime, SsCard};
+use sscard_emu::{DualCard, EmulatedPsam, EmulatedReader, Runtime, SsCard};
 use sscard_fs::keys::KeySet;
 use sscard_fs::{Image, Profile};
 use sscard_pcsc::{PcscCard, PcscError, Readers};
@@ -75,19 +76,52 @@ pub fn image_algorithm(image: &Image) -> Algorithm {
 }
 
 /// The emulated card of an image file (or the built-in sample).
-pub fn build_card(path: Option<&Path>) -> Result<SsCard> {
+pub fn build_card(path: Option<&Path>) -> Result<DualCard> {
+    build_card_with_state(path, None)
+}
+
+/// The emulated card: the social-security application from the card image and the
+/// PBOC bank application from `apdu-specs/pboc/card.json` (TEST keys and PKI). With
+/// `state`, both keep their state across restarts: the SSCard's in `state`, the bank
+/// application's in `state` + `.bank`, each committed atomically.
+pub fn build_card_with_state(path: Option<&Path>, state: Option<&Path>) -> Result<DualCard> {
     let image = load_image(path)?;
     let what = path.map_or_else(
         || "built-in sample image".into(),
         |p| p.display().to_string(),
     );
-    SsCard::new(&profile()?, &image).with_context(|| format!("card image {what}"))
+    let social = SsCard::new(&profile()?, &image).with_context(|| format!("card image {what}"))?;
+    let bank = PbocApp::builtin(Box::new(sscard_emu::cos::OsEntropy))
+        .context("built-in bank application (apdu-specs/pboc/card.json)")?;
+    let Some(state) = state else {
+        return Ok(DualCard::new(social, bank));
+    };
+    let restore = sscard_emu::persist::FileJournal::load(state)
+        .with_context(|| format!("card state {}", state.display()))?;
+    let journal = Box::new(sscard_emu::persist::FileJournal::new(state));
+    let social = social
+        .persistent(journal, restore)
+        .with_context(|| format!("card state {}", state.display()))?;
+    let bank_path = bank_state_path(state);
+    let restore = PbocFileJournal::load(&bank_path)
+        .with_context(|| format!("bank state {}", bank_path.display()))?;
+    let bank = bank
+        .persistent(Box::new(PbocFileJournal::new(&bank_path)), restore)
+        .with_context(|| format!("bank state {}", bank_path.display()))?;
+    Ok(DualCard::new(social, bank))
+}
+
+/// Where the bank application's state lives beside the SSCard state file.
+pub fn bank_state_path(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".bank");
+    PathBuf::from(name)
 }
 
 /// A connected card of either kind.
 pub enum Conn {
     /// In process.
-    Emulated(Box<EmulatedReader<SsCard>>),
+    Emulated(Box<EmulatedReader<DualCard>>),
     /// The emulated PSAM in process.
     EmulatedPsam(Box<EmulatedReader<EmulatedPsam>>),
     /// Through PC/SC.

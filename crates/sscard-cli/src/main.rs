@@ -116,7 +116,8 @@ enum PinCmd {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum CardKind {
-    /// The social security card built from the profile and the image.
+    /// The social security card built from the profile and the image, with the PBOC
+    /// bank application (apdu-specs/pboc/card.json) on the same card.
     Sscard,
     /// A minimal card that echoes command data with 9000 (the benchmark floor).
     Echo,
@@ -162,7 +163,8 @@ struct EmulateArgs {
     #[arg(long, value_enum, requires = "psam_port")]
     psam_env: Option<PsamEnv>,
     /// Keep the card's state (files, PIN and tries, key counters) in this file across
-    /// restarts, committed atomically after every change.
+    /// restarts, committed atomically after every change; the bank application's
+    /// (ATC, PIN, electronic cash, logs) goes to FILE.bank.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
 }
@@ -465,22 +467,16 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
     };
     let log = |line: &str| eprintln!("sscard emulate: {line}");
     let card_result = match args.card {
-        CardKind::Sscard => conn::build_card(args.image.as_deref()).and_then(|card| {
-            let card = match &args.state {
-                Some(path) => {
-                    let restore = sscard_emu::persist::FileJournal::load(path)
-                        .with_context(|| format!("card state {}", path.display()))?;
-                    let journal = Box::new(sscard_emu::persist::FileJournal::new(path));
-                    card.persistent(journal, restore)
-                        .with_context(|| format!("card state {}", path.display()))?
-                }
-                None => card,
-            };
-            let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
-                .with_log(log)
-                .with_quickack(!args.naive);
-            Ok(bridge.run(&stop)?)
-        }),
+        CardKind::Sscard => {
+            conn::build_card_with_state(args.image.as_deref(), args.state.as_deref()).and_then(
+                |card| {
+                    let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
+                        .with_log(log)
+                        .with_quickack(!args.naive);
+                    Ok(bridge.run(&stop)?)
+                },
+            )
+        }
         CardKind::Echo => {
             let mut bridge = VpcdBridge::new(Runtime::new(EchoCard::new()), addr)
                 .with_log(log)

@@ -2,6 +2,7 @@
 
 use alloc::vec::Vec;
 
+use sscard_apdu::trace::Trace;
 use sscard_apdu::{Exchange, ExchangeError, Transport, TransportError};
 
 use crate::error::{KernelError, Step, Stop, Termination};
@@ -24,8 +25,8 @@ impl Answer {
 
 /// Sends `apdu` and returns the complete answer. Transport failures stop the kernel;
 /// responses that break the exchange rules end the transaction at `step`.
-pub(crate) fn send<T: Transport>(
-    ex: &mut Exchange<T>,
+pub(crate) fn send<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     apdu: &[u8],
     step: Step,
 ) -> Result<Answer, Stop> {
@@ -66,8 +67,8 @@ pub(crate) fn apdu(
 }
 
 /// READ RECORD `record` of `sfi`.
-pub(crate) fn read_record<T: Transport>(
-    ex: &mut Exchange<T>,
+pub(crate) fn read_record<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     sfi: u8,
     record: u8,
     step: Step,
@@ -77,7 +78,10 @@ pub(crate) fn read_record<T: Transport>(
 }
 
 /// GET DATA `tag` (two-byte tags; CLA `80`, spec/pboc.md §2).
-pub(crate) fn get_data<T: Transport>(ex: &mut Exchange<T>, tag: u16) -> Result<Answer, Stop> {
+pub(crate) fn get_data<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    tag: u16,
+) -> Result<Answer, Stop> {
     let [p1, p2] = tag.to_be_bytes();
     let cmd = apdu(0x80, 0xCA, p1, p2, &[], true)?;
     send(ex, &cmd, Step::GetData)

@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 
 use sscard_apdu::tlv::ber;
+use sscard_apdu::trace::{NoTrace, Trace};
 use sscard_apdu::{Exchange, Transport};
 use sscard_emv::{Dol, Tag};
 use zeroize::Zeroizing;
@@ -260,9 +261,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// GET PROCESSING OPTIONS; `Ok(None)` for `6985` (try the next candidate).
-    pub fn gpo<T: Transport>(
+    pub fn gpo<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         extra_check: impl Fn(&Dol<'_>) -> Result<(), Stop>,
     ) -> Result<Option<Vec<u8>>, Stop> {
         let pdol = self.card.get(Tag::PDOL).unwrap_or_default().to_vec();
@@ -306,9 +307,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reads the AFL records, collecting ODA static data.
-    pub fn read_records<T: Transport>(
+    pub fn read_records<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         afl_required: bool,
     ) -> Result<(), Stop> {
         let afl = self.card.get(Tag::AFL).unwrap_or_default().to_vec();
@@ -433,9 +434,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Offline data authentication before the first GENERATE AC.
-    fn offline_auth<T: Transport>(
+    fn offline_auth<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         oda: &mut dyn OfflineAuth,
     ) -> Result<(), Stop> {
         let caps = self.cfg.capabilities.get(2).copied().unwrap_or(0);
@@ -483,9 +484,9 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn dda<T: Transport>(
+    fn dda<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         oda: &mut dyn OfflineAuth,
     ) -> Result<OdaVerdict, Stop> {
         let ddol = match self.card.get(Tag::DDOL) {
@@ -571,9 +572,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn get_data_value<T: Transport>(
+    fn get_data_value<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         tag: u16,
     ) -> Result<Option<Vec<u8>>, Stop> {
         let answer = card::get_data(ex, tag)?;
@@ -588,9 +589,9 @@ impl<'a> Ctx<'a> {
 
     /// Terminal risk management: exception file, floor limit, random selection,
     /// velocity checking.
-    fn risk_management<T: Transport>(
+    fn risk_management<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         rng: &mut dyn Rng,
     ) -> Result<(), Stop> {
         bits::set(&mut self.tsi, tsi::TERMINAL_RISK_MANAGEMENT);
@@ -700,9 +701,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// GENERATE AC with `dol_tag`'s DOL.
-    fn generate_ac<T: Transport>(
+    fn generate_ac<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         requested: Cryptogram,
         first: bool,
         oda: &mut dyn OfflineAuth,
@@ -817,9 +818,9 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    fn online<T: Transport>(
+    fn online<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         issuer: &mut dyn Issuer,
         oda: &mut dyn OfflineAuth,
     ) -> Result<Outcome, Stop> {
@@ -887,9 +888,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Runs the issuer script templates with `tag` (71 before, 72 after the final GAC).
-    fn run_scripts<T: Transport>(
+    fn run_scripts<T: Transport, R: Trace>(
         &mut self,
-        ex: &mut Exchange<T>,
+        ex: &mut Exchange<T, R>,
         scripts: &[u8],
         tag: u32,
     ) -> Result<(), Stop> {
@@ -1022,23 +1023,23 @@ pub mod state {
 }
 
 /// A contact transaction in state `S` (see [`state`]). [`run`] chains every step.
-pub struct Transaction<'c, 'e, T: Transport, S> {
-    ex: &'e mut Exchange<T>,
+pub struct Transaction<'c, 'e, T: Transport, S, R: Trace = NoTrace> {
+    ex: &'e mut Exchange<T, R>,
     ctx: Ctx<'c>,
     list: Vec<select::Candidate>,
     _state: core::marker::PhantomData<S>,
 }
 
 /// What the first GENERATE AC decided.
-pub enum FirstAc<'c, 'e, T: Transport> {
+pub enum FirstAc<'c, 'e, T: Transport, R: Trace = NoTrace> {
     /// Approved or declined offline (or terminated).
     Done(TransactionResult),
     /// The card asked for online authorisation.
-    Online(Transaction<'c, 'e, T, state::Online>),
+    Online(Transaction<'c, 'e, T, state::Online, R>),
 }
 
-impl<'c, 'e, T: Transport, S> Transaction<'c, 'e, T, S> {
-    fn next<N>(mut self, r: Result<(), Stop>) -> Result<Transaction<'c, 'e, T, N>, Stopped> {
+impl<'c, 'e, T: Transport, S, R: Trace> Transaction<'c, 'e, T, S, R> {
+    fn next<N>(mut self, r: Result<(), Stop>) -> Result<Transaction<'c, 'e, T, N, R>, Stopped> {
         match r {
             Ok(()) => Ok(Transaction {
                 ex: self.ex,
@@ -1087,11 +1088,11 @@ impl<'c, 'e, T: Transport, S> Transaction<'c, 'e, T, S> {
     }
 }
 
-impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Selected> {
+impl<'c, 'e, T: Transport, R: Trace> Transaction<'c, 'e, T, state::Selected, R> {
     /// Builds the candidate list (PSE, else the AID list) and selects the first
     /// application that confirms and answers `9000` with a valid FCI.
     pub fn select(
-        ex: &'e mut Exchange<T>,
+        ex: &'e mut Exchange<T, R>,
         cfg: &'c TerminalConfig,
         txn: &TransactionData,
         rng: &mut dyn Rng,
@@ -1126,7 +1127,7 @@ impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Selected> {
     pub fn initiate(
         mut self,
         cardholder: &mut dyn Cardholder,
-    ) -> Result<Transaction<'c, 'e, T, state::Initiated>, Stopped> {
+    ) -> Result<Transaction<'c, 'e, T, state::Initiated, R>, Stopped> {
         loop {
             match self.ctx.gpo(self.ex, |_| Ok(())) {
                 Ok(Some(_)) => return self.next(Ok(())),
@@ -1137,9 +1138,9 @@ impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Selected> {
     }
 }
 
-impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Initiated> {
+impl<'c, 'e, T: Transport, R: Trace> Transaction<'c, 'e, T, state::Initiated, R> {
     /// READ RECORD of the AFL with ODA record collection; checks 5A, 5F24, 8C, 8D.
-    pub fn read_records(mut self) -> Result<Transaction<'c, 'e, T, state::Read>, Stopped> {
+    pub fn read_records(mut self) -> Result<Transaction<'c, 'e, T, state::Read, R>, Stopped> {
         let r = self.ctx.read_records(self.ex, true).and_then(|()| {
             self.ctx
                 .check_mandatory(&[Tag::PAN, Tag::EXPIRY, Tag::CDOL1, Tag::CDOL2])
@@ -1148,12 +1149,12 @@ impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Initiated> {
     }
 }
 
-impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Read> {
+impl<'c, 'e, T: Transport, R: Trace> Transaction<'c, 'e, T, state::Read, R> {
     /// Offline data authentication through `oda`, then processing restrictions.
     pub fn authenticate(
         mut self,
         oda: &mut dyn OfflineAuth,
-    ) -> Result<Transaction<'c, 'e, T, state::Authenticated>, Stopped> {
+    ) -> Result<Transaction<'c, 'e, T, state::Authenticated, R>, Stopped> {
         let r = self.ctx.offline_auth(self.ex, oda);
         if r.is_ok() {
             self.ctx.restrictions();
@@ -1162,12 +1163,12 @@ impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Read> {
     }
 }
 
-impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Authenticated> {
+impl<'c, 'e, T: Transport, R: Trace> Transaction<'c, 'e, T, state::Authenticated, R> {
     /// Cardholder verification (CVM list).
     pub fn verify_cardholder(
         mut self,
         cardholder: &mut dyn Cardholder,
-    ) -> Result<Transaction<'c, 'e, T, state::Verified>, Stopped> {
+    ) -> Result<Transaction<'c, 'e, T, state::Verified, R>, Stopped> {
         let cvm_ctx = Cvm {
             cfg: self.ctx.cfg,
             txn: &self.ctx.txn,
@@ -1185,26 +1186,26 @@ impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Authenticated> {
     }
 }
 
-impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Verified> {
+impl<'c, 'e, T: Transport, R: Trace> Transaction<'c, 'e, T, state::Verified, R> {
     /// Terminal risk management (exception file, floor limit, random selection,
     /// velocity).
     pub fn manage_risk(
         mut self,
         rng: &mut dyn Rng,
-    ) -> Result<Transaction<'c, 'e, T, state::RiskManaged>, Stopped> {
+    ) -> Result<Transaction<'c, 'e, T, state::RiskManaged, R>, Stopped> {
         let r = self.ctx.risk_management(self.ex, rng);
         self.next(r)
     }
 }
 
-impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::RiskManaged> {
+impl<'c, 'e, T: Transport, R: Trace> Transaction<'c, 'e, T, state::RiskManaged, R> {
     /// What terminal action analysis asks the card for.
     pub fn action_analysis(&self) -> Cryptogram {
         self.ctx.action_analysis()
     }
 
     /// Terminal action analysis and the first GENERATE AC (CDA when prepared).
-    pub fn first_ac(mut self, oda: &mut dyn OfflineAuth) -> Result<FirstAc<'c, 'e, T>, Stopped> {
+    pub fn first_ac(mut self, oda: &mut dyn OfflineAuth) -> Result<FirstAc<'c, 'e, T, R>, Stopped> {
         let requested = self.ctx.action_analysis();
         match self.ctx.generate_ac(self.ex, requested, true, oda) {
             Ok(gac) => match gac.kind {
@@ -1217,7 +1218,7 @@ impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::RiskManaged> {
     }
 }
 
-impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Online> {
+impl<'c, 'e, T: Transport, R: Trace> Transaction<'c, 'e, T, state::Online, R> {
     /// The field-55 TLV set of the authorisation request.
     pub fn field55(&mut self) -> Vec<u8> {
         self.ctx.field55()
@@ -1242,8 +1243,8 @@ impl<'c, 'e, T: Transport> Transaction<'c, 'e, T, state::Online> {
 /// Runs a contact transaction on the card behind `ex` (see the module docs): every
 /// [`Transaction`] step in order. Card decisions and card faults end in [`Outcome`];
 /// only reader failures are errors.
-pub fn run<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn run<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cfg: &TerminalConfig,
     txn: &TransactionData,
     env: &mut Environment<'_>,
@@ -1283,8 +1284,8 @@ pub struct CardRead {
 /// Selects an application (PSE, else the AID list), runs GPO and reads the AFL
 /// records, without cardholder verification or GENERATE AC. The application stays
 /// selected, so the [`crate::ec`] readers can follow.
-pub fn read_application<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn read_application<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cfg: &TerminalConfig,
     txn: &TransactionData,
     rng: &mut dyn Rng,

@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 
 use sscard_apdu::tlv::ber;
+use sscard_apdu::trace::Trace;
 use sscard_apdu::{Exchange, Transport};
 use sscard_emv::Tag;
 use zeroize::Zeroizing;
@@ -131,8 +132,8 @@ fn be_u64(bytes: &[u8]) -> u64 {
 }
 
 /// Runs CVM processing; updates TVR and TSI.
-pub(crate) fn process<T: Transport>(
-    ex: &mut Exchange<T>,
+pub(crate) fn process<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cvm: &Cvm<'_>,
     cardholder: &mut dyn Cardholder,
     tvr_bytes: &mut [u8; 5],
@@ -211,8 +212,8 @@ pub(crate) fn process<T: Transport>(
     Ok(out)
 }
 
-fn perform<T: Transport>(
-    ex: &mut Exchange<T>,
+fn perform<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cvm: &Cvm<'_>,
     m: u8,
     cardholder: &mut dyn Cardholder,
@@ -264,8 +265,8 @@ fn perform<T: Transport>(
 /// Upper bound on PIN prompts in one verification (the card's counter ends it first).
 const MAX_PIN_PROMPTS: usize = 16;
 
-fn offline_pin<T: Transport>(
-    ex: &mut Exchange<T>,
+fn offline_pin<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cardholder: &mut dyn Cardholder,
     tvr_bytes: &mut [u8; 5],
 ) -> Result<Performed, Stop> {

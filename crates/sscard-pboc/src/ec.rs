@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use sscard_apdu::tlv::ber;
+use sscard_apdu::trace::Trace;
 use sscard_apdu::{Exchange, Transport};
 use sscard_emv::{Dol, DolError, Tag};
 
@@ -88,8 +89,8 @@ fn fail(stop: Stop) -> KernelError {
 }
 
 /// GET DATA of a two-byte tag (`80 CA`); `None` when the card does not return it.
-pub fn get_data<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn get_data<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     tag: u16,
 ) -> Result<Option<Vec<u8>>, KernelError> {
     let answer = card::get_data(ex, tag).map_err(fail)?;
@@ -102,11 +103,17 @@ pub fn get_data<T: Transport>(
         .map(|(t, _)| t.value.to_vec()))
 }
 
-fn get_amount<T: Transport>(ex: &mut Exchange<T>, tag: u16) -> Result<Option<u64>, KernelError> {
+fn get_amount<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    tag: u16,
+) -> Result<Option<u64>, KernelError> {
     Ok(get_data(ex, tag)?.as_deref().and_then(from_bcd))
 }
 
-fn get_u16<T: Transport>(ex: &mut Exchange<T>, tag: u16) -> Result<Option<u16>, KernelError> {
+fn get_u16<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    tag: u16,
+) -> Result<Option<u16>, KernelError> {
     Ok(get_data(ex, tag)?
         .and_then(|v| <[u8; 2]>::try_from(v.as_slice()).ok())
         .map(u16::from_be_bytes))
@@ -135,7 +142,7 @@ pub struct EcInfo {
 
 /// Reads 9F79, 9F77, 9F78, 9F6D, 9F51, 9F13, 9F36 and 9F17 from the selected
 /// application.
-pub fn read_info<T: Transport>(ex: &mut Exchange<T>) -> Result<EcInfo, KernelError> {
+pub fn read_info<T: Transport, R: Trace>(ex: &mut Exchange<T, R>) -> Result<EcInfo, KernelError> {
     Ok(EcInfo {
         balance: get_amount(ex, 0x9F79)?,
         balance_limit: get_amount(ex, 0x9F77)?,
@@ -168,8 +175,8 @@ impl LogRecord {
 }
 
 /// A log entry (SFI, maximum number of records) from the FCI or GET DATA.
-fn log_entry<T: Transport>(
-    ex: &mut Exchange<T>,
+fn log_entry<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     fci: Option<&TlvDb>,
     tag: Tag,
 ) -> Result<(u8, u8), EcError> {
@@ -184,8 +191,8 @@ fn log_entry<T: Transport>(
     }
 }
 
-fn read_log<T: Transport>(
-    ex: &mut Exchange<T>,
+fn read_log<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     sfi: u8,
     max: u8,
     mut take: impl FnMut(u8, &[u8]) -> Result<(), EcError>,
@@ -227,8 +234,8 @@ fn split(
 /// Reads the transaction log of the selected application: entry 9F4D from `fci`
 /// (the FCI's BF0C) or GET DATA, format 9F4F by GET DATA, then READ RECORD 1.. until
 /// `6A83` or the maximum, each record split by the format.
-pub fn read_transaction_log<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn read_transaction_log<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     fci: Option<&TlvDb>,
 ) -> Result<Vec<LogRecord>, EcError> {
     let (sfi, max) = log_entry(ex, fci, Tag::LOG_ENTRY)?;
@@ -301,8 +308,8 @@ pub struct LoadLogRecord {
 
 /// Reads the load log: entry DF4D (FCI or GET DATA), format DF4F by GET DATA, each
 /// record = prefix (`layout`) ‖ DF4F fields.
-pub fn read_load_log<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn read_load_log<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     fci: Option<&TlvDb>,
     layout: &LoadLogLayout,
 ) -> Result<Vec<LoadLogRecord>, EcError> {
@@ -352,8 +359,8 @@ pub struct LoadResult {
 /// the issuer answers ARPC (EXTERNAL AUTHENTICATE or CDOL2) and a `72` script
 /// `9F18 ‖ 86 <04 DA 9F 79 0A new balance ‖ MAC>`, which runs after GAC2; then the
 /// balance is read back by GET DATA 9F79.
-pub fn load<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn load<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cfg: &TerminalConfig,
     amount: u64,
     txn: &TransactionData,

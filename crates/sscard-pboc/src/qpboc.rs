@@ -12,6 +12,7 @@
 
 use alloc::vec::Vec;
 
+use sscard_apdu::trace::Trace;
 use sscard_apdu::{Exchange, Transport};
 use sscard_emv::Tag;
 
@@ -51,8 +52,8 @@ pub fn ttq(cfg: &TerminalConfig, txn: &TransactionData) -> [u8; 4] {
 
 /// Runs a qPBOC transaction. Card decisions end in [`Outcome`]; only reader failures
 /// are errors.
-pub fn run<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn run<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cfg: &TerminalConfig,
     txn: &TransactionData,
     env: &mut Environment<'_>,
@@ -66,9 +67,9 @@ pub fn run<T: Transport>(
     }
 }
 
-fn flow<T: Transport>(
+fn flow<T: Transport, R: Trace>(
     ctx: &mut Ctx<'_>,
-    ex: &mut Exchange<T>,
+    ex: &mut Exchange<T, R>,
     env: &mut Environment<'_>,
 ) -> Result<Outcome, Stop> {
     if ctx.txn.amount >= ctx.cfg.contactless_limit {

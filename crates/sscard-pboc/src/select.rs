@@ -5,6 +5,7 @@
 use alloc::vec::Vec;
 
 use sscard_apdu::tlv::ber;
+use sscard_apdu::trace::Trace;
 use sscard_apdu::{Exchange, Transport};
 use sscard_emv::Tag;
 
@@ -75,8 +76,8 @@ fn find(bytes: &[u8], tag: u32) -> Option<&[u8]> {
 }
 
 /// SELECT by name; `next` selects the next occurrence (P2 `02`).
-pub(crate) fn select_name<T: Transport>(
-    ex: &mut Exchange<T>,
+pub(crate) fn select_name<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     name: &[u8],
     next: bool,
 ) -> Result<Answer, Stop> {
@@ -115,8 +116,8 @@ fn sort(list: &mut [Candidate]) {
 
 /// Builds the candidate list: PSE directory (or PPSE FCI when `contactless`), else the
 /// terminal AID list; sorted by priority.
-pub(crate) fn candidates<T: Transport>(
-    ex: &mut Exchange<T>,
+pub(crate) fn candidates<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cfg: &TerminalConfig,
     contactless: bool,
 ) -> Result<Vec<Candidate>, Stop> {
@@ -136,7 +137,10 @@ fn supported(cfg: &TerminalConfig, aid: &[u8]) -> bool {
     cfg.aids.iter().any(|e| e.matches(aid))
 }
 
-fn pse<T: Transport>(ex: &mut Exchange<T>, cfg: &TerminalConfig) -> Result<Vec<Candidate>, Stop> {
+fn pse<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    cfg: &TerminalConfig,
+) -> Result<Vec<Candidate>, Stop> {
     let answer = select_name(ex, PSE, false)?;
     if answer.sw == 0x6A81 {
         return Err(Termination::CardBlocked.into());
@@ -173,7 +177,10 @@ fn pse<T: Transport>(ex: &mut Exchange<T>, cfg: &TerminalConfig) -> Result<Vec<C
     Ok(list)
 }
 
-fn ppse<T: Transport>(ex: &mut Exchange<T>, cfg: &TerminalConfig) -> Result<Vec<Candidate>, Stop> {
+fn ppse<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    cfg: &TerminalConfig,
+) -> Result<Vec<Candidate>, Stop> {
     let answer = select_name(ex, PPSE, false)?;
     if answer.sw == 0x6A81 {
         return Err(Termination::CardBlocked.into());
@@ -198,8 +205,8 @@ fn ppse<T: Transport>(ex: &mut Exchange<T>, cfg: &TerminalConfig) -> Result<Vec<
     Ok(list)
 }
 
-fn aid_list<T: Transport>(
-    ex: &mut Exchange<T>,
+fn aid_list<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cfg: &TerminalConfig,
 ) -> Result<Vec<Candidate>, Stop> {
     let mut list: Vec<Candidate> = Vec::new();
@@ -239,8 +246,8 @@ fn aid_list<T: Transport>(
 /// Final selection: takes candidates from the front of `list` (which is consumed as
 /// they are tried) until one is confirmed (if needed) and selects with `9000` and a
 /// valid FCI. `6283` (blocked application) and other failures move to the next one.
-pub(crate) fn final_select<T: Transport>(
-    ex: &mut Exchange<T>,
+pub(crate) fn final_select<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     list: &mut Vec<Candidate>,
     cfg: &TerminalConfig,
     cardholder: &mut dyn Cardholder,
@@ -282,8 +289,8 @@ pub(crate) fn final_select<T: Transport>(
 
 /// Builds the candidate list (see the module docs). The inner `Err` is a card
 /// decision (e.g. card blocked).
-pub fn candidate_list<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn candidate_list<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     cfg: &TerminalConfig,
     contactless: bool,
 ) -> Result<Result<Vec<Candidate>, Termination>, KernelError> {
@@ -292,8 +299,8 @@ pub fn candidate_list<T: Transport>(
 
 /// Selects the application `aid` directly and returns its FCI objects (for readers
 /// that do not run a transaction, e.g. the EC readers).
-pub fn select_application<T: Transport>(
-    ex: &mut Exchange<T>,
+pub fn select_application<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
     aid: &[u8],
 ) -> Result<Result<Selected, Termination>, KernelError> {
     let mut list = alloc::vec![Candidate {

@@ -4,6 +4,7 @@
 mod admin;
 mod conn;
 mod load;
+mod pboc;
 mod pin;
 
 use std::io::Write;
@@ -59,6 +60,10 @@ enum Cmd {
     /// The application directory (社会保障卡应用目录).
     #[command(subcommand)]
     Apps(admin::AppsCmd),
+    /// The bank application (PBOC 3.0 / UnionPay): read, pay, load electronic cash, and
+    /// the issuer host simulator.
+    #[command(subcommand)]
+    Pboc(pboc::PbocCmd),
     /// Load test: every reader (or those named) driven in parallel for a bounded time;
     /// prints throughput and p50/p99 latency, exits non-zero on any error.
     Load(load::LoadArgs),
@@ -193,6 +198,7 @@ fn main() {
         Cmd::Hsm(HsmCmd::Answer) => admin::hsm_answer(),
         Cmd::Apps(cmd) => admin::apps(&cmd),
         Cmd::Load(args) => load::run(&args),
+        Cmd::Pboc(cmd) => pboc::run(&cmd),
     };
     if let Err(e) = result {
         // A closed pipe (`sscard apps list | head`) is not an error of ours.

@@ -71,6 +71,21 @@ impl PinArgs {
         }
     }
 
+    /// The PIN's digits, if a source was given (validated as a PIN, zeroised on drop).
+    pub fn read_digits(&self) -> Result<Option<Zeroizing<String>>> {
+        Ok(self.read()?.map(|pin| {
+            let mut digits = Zeroizing::new(String::new());
+            for byte in pin.bcd().iter() {
+                for nibble in [byte >> 4, byte & 0x0F] {
+                    if nibble <= 9 {
+                        digits.push(char::from(b'0' + nibble));
+                    }
+                }
+            }
+            digits
+        }))
+    }
+
     /// The PIN; an error naming the options when no source was given.
     pub fn require(&self) -> Result<Pin> {
         match self.read()? {

@@ -9,7 +9,8 @@
 //!   SFIs, structures, access rules, data items with length, encoding, padding,
 //!   confidence and sources).
 //! * [`image`]: the values on one card, in the JSON shape `sscard read --json` prints.
-//! * [`codec`]: the CN / AN / GBK / binary item encodings.
+//! * [`codec`]: the CN / AN / GBK / binary item encodings; [`gbk`]: the GBK codec
+//!   over a compact generated table (no `encoding_rs` on the device).
 //! * [`address`]: the reader library's file-address grammar (`SSSEEF05|06|07|$…`).
 //!
 //! The built-in profile and sample image are the files in `apdu-specs/`, embedded at
@@ -31,6 +32,7 @@ extern crate alloc;
 
 pub mod address;
 pub mod codec;
+pub mod gbk;
 pub mod image;
 pub mod keys;
 pub mod profile;

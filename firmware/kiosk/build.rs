@@ -1,12 +1,22 @@
-//! Extracts the part of the card profile the kiosk needs (the SSSE and its basic
-//! files EF05 and EF06) from `apdu-specs/sscard.json`, without notes and sources, so
-//! the firmware carries a few kilobytes of the same data instead of the whole
-//! 115-KB profile. `src/profile.rs` embeds the result; its test checks the subset
-//! parses to the same nodes as the full profile.
+//! The part of the card profile the kiosk needs (the SSSE and its basic files EF05
+//! and EF06) from `apdu-specs/sscard.json`, without notes and sources, in two forms:
+//!
+//! * `basic-profile.rs`: the nodes as Rust data (`src/profile.rs` turns them into a
+//!   `sscard_fs::Profile`), so the firmware neither embeds nor parses JSON and does
+//!   not link `serde_json`. The data comes from the profile as
+//!   `sscard_fs::Profile::from_json` validated it.
+//! * `basic-profile.json`: the same subset as JSON, for hosts and for the test that
+//!   proves both forms, and the full profile, agree.
+use std::fmt::Write as _;
 use std::path::PathBuf;
+
+use sscard_fs::profile::{AccessRule, Node};
 
 const NODES: [&str; 3] = ["SSSE", "SSSE/EF05", "SSSE/EF06"];
 const DROPPED_KEYS: [&str; 3] = ["note", "source", "sources"];
+const TITLE: &str = "SSSE basic files (subset of apdu-specs/sscard.json for sscard-kiosk)";
+
+type Error = Box<dyn std::error::Error>;
 
 fn strip(value: &mut serde_json::Value) {
     match value {
@@ -23,11 +33,8 @@ fn strip(value: &mut serde_json::Value) {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
-    let source = manifest.join("../../apdu-specs/sscard.json");
-    println!("cargo:rerun-if-changed={}", source.display());
-    let full: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&source)?)?;
+fn json_subset(text: &str) -> Result<String, Error> {
+    let full: serde_json::Value = serde_json::from_str(text)?;
     let nodes = full
         .get("nodes")
         .and_then(|n| n.as_array())
@@ -44,10 +51,136 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let subset = serde_json::json!({
         "schema": full.get("schema").cloned().unwrap_or_default(),
-        "title": "SSSE basic files (subset of apdu-specs/sscard.json for sscard-kiosk)",
+        "title": TITLE,
         "nodes": picked,
     });
-    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("basic-profile.json");
-    std::fs::write(out, serde_json::to_string(&subset)?)?;
+    Ok(serde_json::to_string(&subset)?)
+}
+
+fn rule(r: &AccessRule) -> Result<String, Error> {
+    Ok(match r {
+        AccessRule::Free => "AccessRule::Free".into(),
+        AccessRule::Never => "AccessRule::Never".into(),
+        AccessRule::Require { pin, key } => {
+            format!("AccessRule::Require {{ pin: {pin}, key: {key:?} }}")
+        }
+        other => return Err(format!("access rule {other:?} unknown to build.rs").into()),
+    })
+}
+
+fn opt<T>(value: Option<T>, f: impl Fn(T) -> Result<String, Error>) -> Result<String, Error> {
+    value.map_or(Ok("None".into()), |v| Ok(format!("Some({})", f(v)?)))
+}
+
+/// `[0x01, 0x02]`.
+fn hex_list(bytes: &[u8]) -> String {
+    let items: Vec<String> = bytes.iter().map(|b| format!("0x{b:02X}")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// One node as a `NodeSpec` literal (`src/profile.rs`).
+fn node_spec(node: &Node) -> Result<String, Error> {
+    if !node.groups.is_empty() || !node.fields.is_empty() {
+        return Err(format!("{}: groups and fields are not compiled yet", node.path).into());
+    }
+    let mut s = String::new();
+    writeln!(s, "    NodeSpec {{")?;
+    writeln!(s, "        path: {:?},", node.path)?;
+    writeln!(s, "        kind: NodeKind::{:?},", node.kind)?;
+    writeln!(
+        s,
+        "        aid: {},",
+        opt(node.aid.as_ref(), |a| Ok(format!("&{}", hex_list(a))))?
+    )?;
+    writeln!(
+        s,
+        "        fid: {},",
+        opt(node.fid, |f| Ok(format!("{f:#06X}")))?
+    )?;
+    writeln!(s, "        sfi: {:?},", node.sfi)?;
+    writeln!(
+        s,
+        "        structure: {},",
+        opt(node.structure, |t| Ok(format!("Structure::{t:?}")))?
+    )?;
+    writeln!(s, "        name: {:?},", node.name)?;
+    let access = opt(node.access, |a| {
+        Ok(format!(
+            "Access {{ read: {}, update: {} }}",
+            rule(&a.read)?,
+            rule(&a.update)?
+        ))
+    })?;
+    writeln!(s, "        access: {access},")?;
+    writeln!(s, "        read_v3: {},", opt(node.read_v3.as_ref(), rule)?)?;
+    writeln!(s, "        items: &[")?;
+    for i in &node.items {
+        writeln!(
+            s,
+            "            ItemSpec {{ key: {:?}, tag: {:#04X}, record: {:?}, name: {:?}, length: {}, \
+             encoding: Encoding::{:?}, pad: {:#04X}, optional: {}, read_v3: {}, confidence: Confidence::{:?} }},",
+            i.key,
+            i.tag,
+            i.record,
+            i.name,
+            i.length,
+            i.encoding,
+            i.pad,
+            i.optional,
+            opt(i.read_v3.as_ref(), rule)?,
+            i.confidence
+        )?;
+    }
+    writeln!(s, "        ],")?;
+    writeln!(s, "        record_count: {:?},", node.record_count)?;
+    writeln!(s, "        size: {:?},", node.size)?;
+    writeln!(s, "        keys: &[")?;
+    for k in &node.keys {
+        writeln!(
+            s,
+            "            KeySpec {{ id: {:#04X}, name: {:?}, usage: KeyUsage::{:?}, confidence: Confidence::{:?} }},",
+            k.id, k.name, k.usage, k.confidence
+        )?;
+    }
+    writeln!(s, "        ],")?;
+    let pin = opt(node.pin, |p| {
+        Ok(format!(
+            "PinPolicy {{ digits: {}, tries: {}, confidence: Confidence::{:?} }}",
+            p.digits, p.tries, p.confidence
+        ))
+    })?;
+    writeln!(s, "        pin: {pin},")?;
+    writeln!(s, "        confidence: Confidence::{:?},", node.confidence)?;
+    writeln!(s, "    }},")?;
+    Ok(s)
+}
+
+fn main() -> Result<(), Error> {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let source = manifest.join("../../apdu-specs/sscard.json");
+    println!("cargo:rerun-if-changed={}", source.display());
+    println!("cargo:rerun-if-changed=build.rs");
+    let text = std::fs::read_to_string(&source)?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("basic-profile.json"), json_subset(&text)?)?;
+
+    let profile = sscard_fs::Profile::from_json(&text).map_err(|e| e.to_string())?;
+    let mut code = String::new();
+    writeln!(
+        code,
+        "// Generated by firmware/kiosk/build.rs from apdu-specs/sscard.json."
+    )?;
+    writeln!(code, "/// Title of the profile subset.")?;
+    writeln!(code, "const TITLE: &str = {TITLE:?};")?;
+    writeln!(code, "/// The nodes of the profile subset.")?;
+    writeln!(code, "static NODES: [NodeSpec; {}] = [", NODES.len())?;
+    for path in NODES {
+        let node = profile
+            .node(path)
+            .ok_or_else(|| format!("profile lacks {path}"))?;
+        code.push_str(&node_spec(node)?);
+    }
+    writeln!(code, "];")?;
+    std::fs::write(out.join("basic-profile.rs"), code)?;
     Ok(())
 }

@@ -39,6 +39,9 @@ const UNMAPPED: u8 = 0;
 const LINEAR: u8 = 1;
 const SEQUENTIAL: u8 = 2;
 const LITERAL: u8 = 3;
+const HANZI: u8 = 4;
+/// Bits of a packed hanzi rank.
+const HANZI_BITS: u32 = 13;
 
 fn bytes_of(p: u32) -> [u8; 2] {
     let lead = 0x81 + p / 190;
@@ -65,6 +68,16 @@ fn four_bytes(p: u32) -> [u8; 4] {
         (0x81 + p / 10 % 126) as u8,
         (0x30 + p % 10) as u8,
     ]
+}
+
+/// The rank of `cp` among the code points of the bitmap's range that are not
+/// sequential ideographs, if it is one of them.
+fn complement_rank(seq_set: &[bool], cp: u32) -> Option<u32> {
+    let i = cp.checked_sub(SEQ_BASE)? as usize;
+    if i >= seq_set.len() || seq_set[i] {
+        return None;
+    }
+    Some(seq_set[..i].iter().filter(|b| !**b).count() as u32)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -101,6 +114,7 @@ fn main() {
     // Segments.
     let mut segments: Vec<(u32, u8, u32)> = Vec::new();
     let mut literals: Vec<u32> = Vec::new();
+    let mut hanzi: Vec<u32> = Vec::new();
     let mut seq_rank = 0u32;
     let mut p = 0usize;
     while p < classes.len() {
@@ -129,15 +143,25 @@ fn main() {
                     segments.push((p as u32, LINEAR, cp));
                     p += run;
                 } else {
-                    // Extend the literal segment in progress, or open one.
-                    if !matches!(segments.last(), Some((_, LITERAL, _))) {
-                        segments.push((p as u32, LITERAL, literals.len() as u32));
-                    }
-                    for class in &classes[p..p + run] {
+                    // Extend the literal or hanzi segment in progress, or open one.
+                    for (q, class) in classes[p..p + run].iter().enumerate() {
                         let Class::Lit(c) = *class else {
                             unreachable!()
                         };
-                        literals.push(c);
+                        let rank = complement_rank(&seq_set, c);
+                        let kind = if rank.is_some() { HANZI } else { LITERAL };
+                        if !matches!(segments.last(), Some((_, k, _)) if *k == kind) {
+                            let at = if kind == HANZI {
+                                hanzi.len()
+                            } else {
+                                literals.len()
+                            };
+                            segments.push(((p + q) as u32, kind, at as u32));
+                        }
+                        match rank {
+                            Some(r) => hanzi.push(r),
+                            None => literals.push(c),
+                        }
                     }
                     p += run;
                 }
@@ -165,6 +189,21 @@ fn main() {
         .map(|i| SEQ_BASE + i)
         .collect();
 
+    let complement: Vec<u32> = (0..seq_set.len() as u32)
+        .filter(|i| !seq_set[*i as usize])
+        .map(|i| SEQ_BASE + i)
+        .collect();
+    assert!(hanzi.iter().all(|r| *r < 1 << HANZI_BITS));
+    let mut packed = vec![0u8; (hanzi.len() * HANZI_BITS as usize).div_ceil(8)];
+    for (i, r) in hanzi.iter().enumerate() {
+        let bit = i * HANZI_BITS as usize;
+        for b in 0..HANZI_BITS as usize {
+            if r >> b & 1 == 1 {
+                packed[(bit + b) / 8] |= 1 << ((bit + b) % 8);
+            }
+        }
+    }
+
     // Check the model.
     for p in 0..POINTERS {
         let i = segments.partition_point(|s| s.0 <= p) - 1;
@@ -174,6 +213,7 @@ fn main() {
             UNMAPPED => None,
             LINEAR => Some(value + off),
             SEQUENTIAL => Some(seq_members[(value + off) as usize]),
+            HANZI => Some(complement[hanzi[(value + off) as usize] as usize]),
             _ => Some(literals[(value + off) as usize]),
         };
         assert_eq!(got, cps[p as usize], "pointer {p}");
@@ -266,6 +306,14 @@ fn main() {
     )
     .unwrap();
     writeln!(out, "pub(super) const LITERAL: u8 = {LITERAL};").unwrap();
+    writeln!(
+        out,
+        "/// Segment kind: the value is the index in [`HANZI`] of the first pointer."
+    )
+    .unwrap();
+    writeln!(out, "pub(super) const HANZI_SEGMENT: u8 = {HANZI};").unwrap();
+    writeln!(out, "/// Bits of an entry of [`HANZI`].").unwrap();
+    writeln!(out, "pub(super) const HANZI_BITS: u32 = {HANZI_BITS};").unwrap();
     writeln!(out).unwrap();
     writeln!(
         out,
@@ -298,6 +346,24 @@ fn main() {
     .unwrap();
     for chunk in literals.chunks(12) {
         let row: Vec<String> = chunk.iter().map(|v| format!("0x{v:04X}")).collect();
+        writeln!(out, "    {},", row.join(", ")).unwrap();
+    }
+    writeln!(out, "];").unwrap();
+    writeln!(out).unwrap();
+    writeln!(
+        out,
+        "/// Hanzi of the hanzi segments: {HANZI_BITS}-bit ranks among the code points of"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "/// [`SEQ_BITS`]' range whose bit is clear, packed little-endian."
+    )
+    .unwrap();
+    writeln!(out, "#[rustfmt::skip]").unwrap();
+    writeln!(out, "pub(super) static HANZI: [u8; {}] = [", packed.len()).unwrap();
+    for chunk in packed.chunks(16) {
+        let row: Vec<String> = chunk.iter().map(|v| format!("0x{v:02X}")).collect();
         writeln!(out, "    {},", row.join(", ")).unwrap();
     }
     writeln!(out, "];").unwrap();
@@ -383,11 +449,13 @@ fn main() {
     writeln!(out, "];").unwrap();
     print!("{out}");
     eprintln!(
-        "segments {} ({} B), literals {} ({} B), seq bits {} words ({} B) + {} block ranks, ranges {} ({} B), encode-only {}; sequential ideographs {}",
+        "segments {} ({} B), literals {} ({} B), hanzi {} ({} B), seq bits {} words ({} B) + {} block ranks, ranges {} ({} B), encode-only {}; sequential ideographs {}",
         segments.len(),
         segments.len() * 6,
         literals.len(),
         literals.len() * 2,
+        hanzi.len(),
+        packed.len(),
         words.len(),
         words.len() * 4,
         block_rank.len(),

@@ -13,8 +13,10 @@
 //!   bitmap over `U+4E00`… (about 2.6 KB for some 14 000 characters);
 //! * *linear*: code point = base + offset (user-defined areas mapped to the private
 //!   use area, full-width ASCII, Greek, Cyrillic, kana, box drawing…);
-//! * *literal*: one `u16` per pointer (the GB2312 hanzi, in pinyin order, and the
-//!   remaining symbols);
+//! * *hanzi*: the GB2312 hanzi (level 1 in pinyin order, level 2 by radical) and the
+//!   other ideographs outside the sequential ones, as 13-bit ranks among the clear
+//!   bits of the same bitmap (about 11 KB for some 6 800 characters);
+//! * *literal*: one `u16` per pointer (the remaining symbols);
 //! * *unmapped*.
 //!
 //! 18 former private-use code points (vertical forms and ideographs that GB18030-2022
@@ -42,8 +44,8 @@ use alloc::vec::Vec;
 mod table;
 
 use table::{
-    ENCODE_ONLY, LINEAR, LITERAL, LITERALS, POINTERS, RANGES, SEGMENTS, SEQUENTIAL, SEQ_BASE,
-    SEQ_BITS, SEQ_BLOCK_RANK,
+    ENCODE_ONLY, HANZI, HANZI_BITS, HANZI_SEGMENT, LINEAR, LITERAL, LITERALS, POINTERS, RANGES,
+    SEGMENTS, SEQUENTIAL, SEQ_BASE, SEQ_BITS, SEQ_BLOCK_RANK,
 };
 
 /// Trail bytes per lead byte.
@@ -131,9 +133,65 @@ fn two_byte(pointer: u16) -> Option<char> {
         LINEAR => u32::from(value) + u32::from(offset),
         SEQUENTIAL => select(value.checked_add(offset)?)?,
         LITERAL => u32::from(*LITERALS.get(usize::from(value) + usize::from(offset))?),
+        HANZI_SEGMENT => select_clear(hanzi(usize::from(value) + usize::from(offset))?)?,
         _ => return None,
     };
     char::from_u32(cp)
+}
+
+/// Entry `index` of the packed [`HANZI`] ranks.
+fn hanzi(index: usize) -> Option<u16> {
+    let bit = index.checked_mul(usize::try_from(HANZI_BITS).ok()?)?;
+    let byte = |i: usize| u32::from(HANZI.get(bit / 8 + i).copied().unwrap_or(0));
+    let word = byte(0) | byte(1) << 8 | byte(2) << 16;
+    u16::try_from(word >> (bit % 8) & ((1 << HANZI_BITS) - 1)).ok()
+}
+
+/// Clear bits of [`SEQ_BITS`] before block `block`.
+fn clear_before(block: usize) -> Option<u32> {
+    let bits = u32::try_from(block * BLOCK_WORDS * 32).ok()?;
+    bits.checked_sub(u32::from(*SEQ_BLOCK_RANK.get(block)?))
+}
+
+/// The code point of the `rank`-th (from 0) clear bit of [`SEQ_BITS`].
+fn select_clear(rank: u16) -> Option<u32> {
+    let rank = u32::from(rank);
+    let blocks = SEQ_BLOCK_RANK.len();
+    let block = (0..blocks)
+        .take_while(|b| clear_before(*b).is_some_and(|c| c <= rank))
+        .last()?;
+    let mut left = rank - clear_before(block)?;
+    let first = block * BLOCK_WORDS;
+    for (index, word) in SEQ_BITS.iter().enumerate().skip(first).take(BLOCK_WORDS) {
+        let zeros = word.count_zeros();
+        if left < zeros {
+            let mut bits = !*word;
+            for _ in 0..left {
+                bits &= bits - 1;
+            }
+            return Some(SEQ_BASE + u32::try_from(index).ok()? * 32 + bits.trailing_zeros());
+        }
+        left -= zeros;
+    }
+    None
+}
+
+/// The rank of `cp` among the clear bits of [`SEQ_BITS`], if its bit is clear.
+fn rank_clear(cp: u32) -> Option<u16> {
+    let bit = usize::try_from(cp.checked_sub(SEQ_BASE)?).ok()?;
+    let (index, shift) = (bit / 32, bit % 32);
+    let word = !*SEQ_BITS.get(index)?;
+    if word >> shift & 1 == 0 {
+        return None;
+    }
+    let block = index / BLOCK_WORDS;
+    let before: u32 = SEQ_BITS
+        .get(block * BLOCK_WORDS..index)?
+        .iter()
+        .map(|w| w.count_zeros())
+        .sum();
+    let below = (word & ((1 << shift) - 1)).count_ones();
+    u16::try_from(clear_before(block)? + before + below).ok()
 }
 
 /// The code point of a four-byte pointer (`index-gb18030-ranges`).
@@ -197,6 +255,7 @@ fn pointer_of(cp: u32) -> Option<u16> {
         return ENCODE_ONLY.get(i).map(|e| e.1);
     }
     let seq_rank = rank(u32::from(cp));
+    let clear_rank = rank_clear(u32::from(cp));
     let ends = SEGMENTS.iter().skip(1).map(|s| s.0).chain([POINTERS]);
     for (&(start, kind, value), end) in SEGMENTS.iter().zip(ends) {
         let len = end.checked_sub(start)?;
@@ -213,6 +272,10 @@ fn pointer_of(cp: u32) -> Option<u16> {
                     .position(|l| *l == cp)
                     .and_then(|o| u16::try_from(o).ok())
             }
+            HANZI_SEGMENT => clear_rank.and_then(|r| {
+                let first = usize::from(value);
+                (0..len).find(|o| hanzi(first + usize::from(*o)) == Some(r))
+            }),
             _ => None,
         };
         if let Some(offset) = offset {

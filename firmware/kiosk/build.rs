@@ -1,5 +1,6 @@
 //! The part of the card profile the kiosk needs (the SSSE and its basic files EF05
-//! and EF06) from `apdu-specs/sscard.json`, without notes and sources, in two forms:
+//! and EF06) from `apdu-specs/sscard.json`, without notes, sources and human names,
+//! in two forms:
 //!
 //! * `basic-profile.rs`: the nodes as Rust data (`src/profile.rs` turns them into a
 //!   `sscard_fs::Profile`), so the firmware neither embeds nor parses JSON and does
@@ -13,7 +14,9 @@ use std::path::PathBuf;
 use sscard_fs::profile::{AccessRule, Node};
 
 const NODES: [&str; 3] = ["SSSE", "SSSE/EF05", "SSSE/EF06"];
-const DROPPED_KEYS: [&str; 3] = ["note", "source", "sources"];
+/// Notes, sources and the human names of nodes, items and keys: the kiosk shows
+/// none of them, and each would be a heap string on the device.
+const DROPPED_KEYS: [&str; 4] = ["note", "source", "sources", "name"];
 const TITLE: &str = "SSSE basic files (subset of apdu-specs/sscard.json for sscard-kiosk)";
 
 type Error = Box<dyn std::error::Error>;
@@ -103,7 +106,6 @@ fn node_spec(node: &Node) -> Result<String, Error> {
         "        structure: {},",
         opt(node.structure, |t| Ok(format!("Structure::{t:?}")))?
     )?;
-    writeln!(s, "        name: {:?},", node.name)?;
     let access = opt(node.access, |a| {
         Ok(format!(
             "Access {{ read: {}, update: {} }}",
@@ -117,12 +119,11 @@ fn node_spec(node: &Node) -> Result<String, Error> {
     for i in &node.items {
         writeln!(
             s,
-            "            ItemSpec {{ key: {:?}, tag: {:#04X}, record: {:?}, name: {:?}, length: {}, \
+            "            ItemSpec {{ key: {:?}, tag: {:#04X}, record: {:?}, length: {}, \
              encoding: Encoding::{:?}, pad: {:#04X}, optional: {}, read_v3: {}, confidence: Confidence::{:?} }},",
             i.key,
             i.tag,
             i.record,
-            i.name,
             i.length,
             i.encoding,
             i.pad,
@@ -138,8 +139,8 @@ fn node_spec(node: &Node) -> Result<String, Error> {
     for k in &node.keys {
         writeln!(
             s,
-            "            KeySpec {{ id: {:#04X}, name: {:?}, usage: KeyUsage::{:?}, confidence: Confidence::{:?} }},",
-            k.id, k.name, k.usage, k.confidence
+            "            KeySpec {{ id: {:#04X}, usage: KeyUsage::{:?}, confidence: Confidence::{:?} }},",
+            k.id, k.usage, k.confidence
         )?;
     }
     writeln!(s, "        ],")?;

@@ -1,6 +1,7 @@
 //! The card profile the kiosk reads with: the SSSE and its basic files EF05 and EF06
 //! of `apdu-specs/sscard.json` (the same nodes, items, tags, lengths, encodings,
-//! access rules, keys and PIN policy, without notes and sources).
+//! access rules, keys and PIN policy, without notes, sources and the human names of
+//! nodes, items and keys, which the kiosk never shows).
 //!
 //! `build.rs` validates the whole profile with `sscard_fs::Profile::from_json` at build
 //! time and writes the subset as Rust data, which [`basic_profile`] turns into a
@@ -27,7 +28,6 @@ struct NodeSpec {
     fid: Option<u16>,
     sfi: Option<u8>,
     structure: Option<Structure>,
-    name: &'static str,
     access: Option<Access>,
     read_v3: Option<AccessRule>,
     items: &'static [ItemSpec],
@@ -43,7 +43,6 @@ struct ItemSpec {
     key: &'static str,
     tag: u8,
     record: Option<u8>,
-    name: &'static str,
     length: usize,
     encoding: Encoding,
     pad: u8,
@@ -55,7 +54,6 @@ struct ItemSpec {
 /// A [`KeyRef`] with static text.
 struct KeySpec {
     id: u8,
-    name: &'static str,
     usage: KeyUsage,
     confidence: Confidence,
 }
@@ -68,7 +66,7 @@ impl ItemSpec {
             key: self.key.into(),
             tag: self.tag,
             record: self.record,
-            name: self.name.into(),
+            name: String::new(),
             length: self.length,
             encoding: self.encoding,
             pad: self.pad,
@@ -84,7 +82,7 @@ impl KeySpec {
     fn to_key(&self) -> KeyRef {
         KeyRef {
             id: self.id,
-            name: self.name.into(),
+            name: String::new(),
             usage: self.usage,
             confidence: self.confidence,
             source: String::new(),
@@ -101,7 +99,7 @@ impl NodeSpec {
             fid: self.fid,
             sfi: self.sfi,
             structure: self.structure,
-            name: self.name.into(),
+            name: String::new(),
             access: self.access,
             read_v3: self.read_v3,
             items: self.items.iter().map(ItemSpec::to_item).collect(),
@@ -140,11 +138,18 @@ mod tests {
         let full = sscard_fs::builtin_profile().unwrap();
         assert_eq!(subset.nodes().len(), 3);
         for node in subset.nodes() {
-            // Equal but for the sources, which the subset leaves out.
+            // Equal but for the sources and names, which the subset leaves out.
             let mut original = full.node(&node.path).unwrap().clone();
             original.source.clear();
-            original.items.iter_mut().for_each(|i| i.source.clear());
-            original.keys.iter_mut().for_each(|k| k.source.clear());
+            original.name.clear();
+            original.items.iter_mut().for_each(|i| {
+                i.source.clear();
+                i.name.clear();
+            });
+            original.keys.iter_mut().for_each(|k| {
+                k.source.clear();
+                k.name.clear();
+            });
             assert_eq!(*node, original, "{}", node.path);
         }
         assert!(

@@ -22,7 +22,6 @@ mod sim;
 use peak_alloc::PeakAlloc;
 use sim::{pin, spawn_card, Act, CardOptions, End, Side, SimDelay, SimKeypad, SimSwitch, Wire};
 use sscard_apdu::{Exchange, ResetKind};
-use sscard_appdir::Directory;
 use sscard_kiosk::hal::render;
 use sscard_kiosk::services::CardOnlyServices;
 use sscard_kiosk::{Display, Event, Key, Kiosk, KioskConfig, Screen};
@@ -106,10 +105,9 @@ fn main() {
     let (profile, kept, peak) = measure(|| sscard_kiosk::profile::basic_profile().unwrap());
     println!("  profile subset (compiled, no JSON): kept {kept} B, peak {peak} B");
     card_stack(&profile, kept);
-    let (directory, kept, peak) = measure(|| Directory::builtin().unwrap());
+    let (directory, kept, peak) = measure(sscard_kiosk::directory::builtin_directory);
     println!(
-        "  application directory ({} B of JSON, {} uses): kept {kept} B, peak {peak} B",
-        sscard_appdir::PROVISIONAL_JSON.len(),
+        "  application directory (compiled, no JSON; {} uses): kept {kept} B, peak {peak} B",
         directory.items.len()
     );
 

@@ -7,8 +7,9 @@
 # or rustup's llvm-tools, or GNU size as a fallback). Flash = .vector_table + .text +
 # .rodata (+ .data's load image); static RAM = .data + .bss, shown with and without the
 # heap (a static array given to embedded-alloc). The stack is not in the ELF.
-# Then the largest contributors by crate (llvm-nm symbol sizes), and the heap the
-# kiosk needs (firmware/kiosk/examples/footprint.rs, measured on the host).
+# Then the largest contributors by crate and by symbol (llvm-nm symbol sizes), and the
+# heap the kiosk and the card stack need (firmware/kiosk/examples/footprint.rs,
+# measured on the host).
 # A report: it prints figures and asserts nothing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +49,7 @@ data, bss = sec.get(".data", 0), sec.get(".bss", 0)
 syms = subprocess.run([nm, "--size-sort", "-S", "-C", elf], capture_output=True, text=True).stdout.splitlines()
 heap = 0
 by_crate = {}
+flash_syms = []
 for s in syms:
     f = s.split(None, 3)
     if len(f) < 4:
@@ -57,6 +59,7 @@ for s in syms:
         heap = max(heap, size)
     if kind not in "tTrR":
         continue
+    flash_syms.append((size, re.sub(r"::h[0-9a-f]{16}$", "", sym)))
     # The first path segment: `<&mut serde_json::de::…`, `_$LT$serde_json..de..…`.
     m = re.search(r"([A-Za-z][A-Za-z0-9_]*)(?:::|\.\.)", sym.replace("_$LT$", "<"))
     crate = m.group(1) if m else sym.split("::")[0]
@@ -69,6 +72,9 @@ print(f"  RAM    {data + bss:>8} B  ({kib(data + bss)}): .data {data}, .bss {bss
 print("  largest crates (code + read-only data in symbols):")
 for crate, size in sorted(by_crate.items(), key=lambda kv: -kv[1])[:10]:
     print(f"    {crate:<28} {size:>8} B  ({kib(size)})")
+print("  largest symbols:")
+for size, sym in sorted(flash_syms, reverse=True)[:8]:
+    print(f"    {size:>8} B  {sym[:100]}")
 ' "$name" "$elf" "$NM"
 }
 

@@ -100,18 +100,7 @@ pub fn encode(
             if let Some(at) = value.chars().position(char::is_control) {
                 return Err(CodecError::InvalidCharacter { at });
             }
-            let (bytes, _, unmappable) = encoding_rs::GBK.encode(value);
-            if unmappable {
-                let at = value
-                    .chars()
-                    .position(|c| {
-                        let mut b = [0u8; 4];
-                        encoding_rs::GBK.encode(c.encode_utf8(&mut b)).2
-                    })
-                    .unwrap_or(0);
-                return Err(CodecError::InvalidCharacter { at });
-            }
-            bytes.into_owned()
+            crate::gbk::encode(value).map_err(|at| CodecError::InvalidCharacter { at })?
         }
         Encoding::Cn => {
             if let Some(at) = value.chars().position(|c| !c.is_ascii_digit()) {
@@ -154,10 +143,7 @@ pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<String, CodecError> {
         }
         Encoding::Gbk => {
             let text = strip_padding(bytes);
-            encoding_rs::GBK
-                .decode_without_bom_handling_and_without_replacement(text)
-                .map(|s| String::from(s.as_ref()))
-                .ok_or(CodecError::InvalidBytes)
+            crate::gbk::decode(text).ok_or(CodecError::InvalidBytes)
         }
         Encoding::Cn => {
             let mut out = String::with_capacity(bytes.len() * 2);

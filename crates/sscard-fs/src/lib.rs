@@ -9,7 +9,8 @@
 //!   SFIs, structures, access rules, data items with length, encoding, padding,
 //!   confidence and sources).
 //! * [`image`]: the values on one card, in the JSON shape `sscard read --json` prints.
-//! * [`codec`]: the CN / AN / GBK / binary item encodings.
+//! * [`codec`]: the CN / AN / GBK / binary item encodings; [`gbk`]: the GBK codec
+//!   over a compact generated table (no `encoding_rs` on the device).
 //! * [`address`]: the reader library's file-address grammar (`SSSEEF05|06|07|$…`).
 //!
 //! The built-in profile and sample image are the files in `apdu-specs/`, embedded at
@@ -22,7 +23,9 @@
 //!
 //! # Testing
 //!
-//! Unit tests for each codec; `tests/profile.rs` checks that the shipped profile and
+//! Unit tests for each codec; the GBK codec is compared with `encoding_rs` on every
+//! single-, two- and four-byte sequence and every Unicode scalar value (`encoding_rs`
+//! is a dev-dependency only); `tests/profile.rs` checks that the shipped profile and
 //! sample image load, validate and encode as `spec/sscard.md` describes, and that
 //! malformed profiles and images are rejected with a clear error.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -31,6 +34,7 @@ extern crate alloc;
 
 pub mod address;
 pub mod codec;
+pub mod gbk;
 pub mod image;
 pub mod keys;
 pub mod profile;

@@ -457,16 +457,8 @@ impl Profile {
                 problem,
             };
             let node = raw_node.validate().map_err(invalid)?;
-            if nodes.iter().any(|n| n.path == node.path) {
-                return Err(invalid(NodeProblem::DuplicatePath));
-            }
-            if let Some(parent) = node.parent() {
-                let ok = nodes
-                    .iter()
-                    .any(|n| n.path == parent && n.kind == NodeKind::Df);
-                if !ok {
-                    return Err(invalid(NodeProblem::MissingParent));
-                }
+            if let Some(problem) = tree_problem(&nodes, &node) {
+                return Err(invalid(problem));
             }
             nodes.push(node);
         }
@@ -474,6 +466,23 @@ impl Profile {
             title: raw.title,
             nodes,
         })
+    }
+
+    /// A profile of nodes built in code, e.g. generated at build time from a profile
+    /// that [`Profile::from_json`] validated (firmware that must not parse JSON).
+    /// Checks the tree as `from_json` does (unique paths; parents are DFs listed
+    /// before their children); each node's own consistency is the caller's.
+    pub fn from_nodes(title: String, nodes: Vec<Node>) -> Result<Self, ProfileError> {
+        for (index, node) in nodes.iter().enumerate() {
+            let earlier = nodes.get(..index).unwrap_or_default();
+            if let Some(problem) = tree_problem(earlier, node) {
+                return Err(ProfileError::InvalidNode {
+                    node: index,
+                    problem,
+                });
+            }
+        }
+        Ok(Self { title, nodes })
     }
 
     /// All nodes, parents before children.
@@ -490,6 +499,18 @@ impl Profile {
     pub fn children<'p>(&'p self, path: &'p str) -> impl Iterator<Item = &'p Node> + 'p {
         self.nodes.iter().filter(move |n| n.parent() == Some(path))
     }
+}
+
+/// What is wrong with `node`'s place in the tree, given the nodes before it.
+fn tree_problem(earlier: &[Node], node: &Node) -> Option<NodeProblem> {
+    if earlier.iter().any(|n| n.path == node.path) {
+        return Some(NodeProblem::DuplicatePath);
+    }
+    let parent = node.parent()?;
+    let ok = earlier
+        .iter()
+        .any(|n| n.path == parent && n.kind == NodeKind::Df);
+    (!ok).then_some(NodeProblem::MissingParent)
 }
 
 #[derive(Deserialize)]

@@ -51,7 +51,7 @@ use sscard_apdu::trace::Trace;
 use sscard_apdu::{hex, CommandBuilder, Exchange, ExchangeError, Status, Transport};
 use sscard_fs::image::{FileValues, IMAGE_SCHEMA};
 use sscard_fs::profile::{NodeKind, Structure};
-use sscard_fs::{CodecError, Image, Profile, SSSE, SSSE_EF05, SSSE_EF06};
+use sscard_fs::{CodecError, Image, Item, Profile, SSSE, SSSE_EF05, SSSE_EF06};
 
 /// Which step of reading failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,8 +195,27 @@ pub fn read_basic<T: Transport, R: Trace>(
     profile: &Profile,
     atr: &[u8],
 ) -> Result<BasicInfo, ReadError<T::Error>> {
-    let wanted = BASIC_ITEMS.map(|(path, keys)| (path, Selection::Keys(keys)));
-    read_files(ex, profile, atr, &wanted).map(|image| BasicInfo::from_image(&image))
+    // The values go straight into the result, without the image's maps (which would
+    // cost a microcontroller a few kilobytes of BTreeMap code for eight strings).
+    select_ssse(ex, profile)?;
+    let mut values: Vec<(&str, String, String)> = Vec::new();
+    for (path, keys) in BASIC_ITEMS {
+        read_file(
+            ex,
+            profile,
+            path,
+            Selection::Keys(keys),
+            &mut |item, text| {
+                values.push((path, item.key.clone(), text));
+            },
+        )?;
+    }
+    Ok(BasicInfo::from_values(atr, &|path, key| {
+        values
+            .iter()
+            .find(|(p, k, _)| *p == path && k == key)
+            .map(|(_, _, text)| text.as_str())
+    }))
 }
 
 /// Selects the SSSE and reads the chosen items of the chosen TLV record files. Items
@@ -248,46 +267,62 @@ fn read_items_into<T: Transport, R: Trace>(
     wanted: &[(&str, Selection<'_>)],
     files: &mut BTreeMap<String, FileValues>,
 ) -> Result<(), ReadError<T::Error>> {
-    let mut buf = [0u8; SHORT_RESPONSE_MAX];
     for (path, selection) in wanted {
-        let ef = profile.node(path).ok_or(ReadError::Profile)?;
-        let (NodeKind::Ef, Some(Structure::TlvRecord), Some(fid)) = (ef.kind, ef.structure, ef.fid)
-        else {
-            return Err(ReadError::Profile);
-        };
-        let p2 = match ef.sfi {
-            Some(sfi) => sfi << 3,
-            None => {
-                let step = Step::SelectEf(fid);
-                let fid_bytes = fid.to_be_bytes();
-                let select_ef = CommandBuilder::new(0x00, 0xA4, 0x02, 0x00).data(&fid_bytes);
-                transact(ex, &select_ef, &mut buf, step)?;
-                0x00
-            }
-        };
-        let values = files.entry(ef.path.clone()).or_default();
-        for item in &ef.items {
-            if let Selection::Keys(keys) = selection {
-                if !keys.contains(&item.key.as_str()) {
-                    continue;
-                }
-            }
-            let step = Step::ReadRecord { fid, tag: item.tag };
-            let read = CommandBuilder::new(0x00, 0xB2, item.tag, p2).le(item.tlv_len());
-            let record = match transact(ex, &read, &mut buf, step) {
-                Err(ReadError::Card(_, Status::RecordNotFound)) if item.optional => continue,
-                other => other?,
-            };
-            let (tag, value) =
-                simple::parse_record(record).map_err(|_| ReadError::BadRecord(step))?;
-            if tag != item.tag {
-                return Err(ReadError::BadRecord(step));
-            }
-            let text = item
-                .decode(value)
-                .map_err(|e| ReadError::BadValue(step, e))?;
+        let mut values = FileValues::new();
+        read_file(ex, profile, path, *selection, &mut |item, text| {
             values.insert(item.key.clone(), text.into());
+        })?;
+        files.entry(String::from(*path)).or_default().extend(values);
+    }
+    Ok(())
+}
+
+/// Reads the chosen items of the TLV record file at `path` of the selected SSSE and
+/// hands each decoded value to `sink`. Items are read by tag; a file with an SFI is
+/// addressed by SFI (`P2 = SFI << 3`), others are selected by FID first.
+fn read_file<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    path: &str,
+    selection: Selection<'_>,
+    sink: &mut dyn FnMut(&Item, String),
+) -> Result<(), ReadError<T::Error>> {
+    let mut buf = [0u8; SHORT_RESPONSE_MAX];
+    let ef = profile.node(path).ok_or(ReadError::Profile)?;
+    let (NodeKind::Ef, Some(Structure::TlvRecord), Some(fid)) = (ef.kind, ef.structure, ef.fid)
+    else {
+        return Err(ReadError::Profile);
+    };
+    let p2 = match ef.sfi {
+        Some(sfi) => sfi << 3,
+        None => {
+            let step = Step::SelectEf(fid);
+            let fid_bytes = fid.to_be_bytes();
+            let select_ef = CommandBuilder::new(0x00, 0xA4, 0x02, 0x00).data(&fid_bytes);
+            transact(ex, &select_ef, &mut buf, step)?;
+            0x00
         }
+    };
+    for item in &ef.items {
+        if let Selection::Keys(keys) = selection {
+            if !keys.contains(&item.key.as_str()) {
+                continue;
+            }
+        }
+        let step = Step::ReadRecord { fid, tag: item.tag };
+        let read = CommandBuilder::new(0x00, 0xB2, item.tag, p2).le(item.tlv_len());
+        let record = match transact(ex, &read, &mut buf, step) {
+            Err(ReadError::Card(_, Status::RecordNotFound)) if item.optional => continue,
+            other => other?,
+        };
+        let (tag, value) = simple::parse_record(record).map_err(|_| ReadError::BadRecord(step))?;
+        if tag != item.tag {
+            return Err(ReadError::BadRecord(step));
+        }
+        let text = item
+            .decode(value)
+            .map_err(|e| ReadError::BadValue(step, e))?;
+        sink(item, text);
     }
     Ok(())
 }
@@ -441,29 +476,34 @@ pub struct BasicInfo {
 impl BasicInfo {
     /// Derives the basic information from a card image.
     pub fn from_image(image: &Image) -> Self {
-        let ef05 = image.files.get(SSSE_EF05);
-        let ef06 = image.files.get(SSSE_EF06);
-        let get = |file: Option<&FileValues>, key: &str| {
-            file.and_then(|f| f.get(key))
-                .and_then(|v| v.as_text())
-                .map(String::from)
-                .unwrap_or_default()
-        };
-        let card_id = get(ef05, "card_id");
         let atr = hex::to_vec(&image.atr).unwrap_or_default();
-        let historical = sscard_apdu::atr::historical_bytes(&atr).unwrap_or_default();
-        let mut name = get(ef06, "name");
-        name.push_str(&get(ef06, "name_ext"));
+        Self::from_values(&atr, &|path, key| {
+            image
+                .files
+                .get(path)
+                .and_then(|f| f.get(key))
+                .and_then(|v| v.as_text())
+        })
+    }
+
+    /// The basic information from the ATR and the text of each item (`get(path,
+    /// key)`, `None` when absent).
+    fn from_values<'v>(atr: &[u8], get: &dyn Fn(&str, &str) -> Option<&'v str>) -> Self {
+        let text = |path, key| get(path, key).map(String::from).unwrap_or_default();
+        let card_id = text(SSSE_EF05, "card_id");
+        let historical = sscard_apdu::atr::historical_bytes(atr).unwrap_or_default();
+        let mut name = text(SSSE_EF06, "name");
+        name.push_str(&text(SSSE_EF06, "name_ext"));
         Self {
             region_code: card_id.chars().take(6).collect(),
-            ssn: get(ef06, "ssn"),
-            card_number: get(ef05, "card_number"),
+            ssn: text(SSSE_EF06, "ssn"),
+            card_number: text(SSSE_EF05, "card_number"),
             card_id,
             name,
             atr_historical: hex::to_string(historical),
-            spec_version: get(ef05, "spec_version"),
-            issue_date: get(ef05, "issue_date"),
-            expiry_date: get(ef05, "expiry_date"),
+            spec_version: text(SSSE_EF05, "spec_version"),
+            issue_date: text(SSSE_EF05, "issue_date"),
+            expiry_date: text(SSSE_EF05, "expiry_date"),
         }
     }
 

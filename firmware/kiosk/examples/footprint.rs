@@ -21,7 +21,7 @@ mod sim;
 
 use peak_alloc::PeakAlloc;
 use sim::{pin, spawn_card, Act, CardOptions, End, Side, SimDelay, SimKeypad, SimSwitch, Wire};
-use sscard_appdir::Directory;
+use sscard_apdu::{Exchange, ResetKind};
 use sscard_kiosk::hal::render;
 use sscard_kiosk::services::CardOnlyServices;
 use sscard_kiosk::{Display, Event, Key, Kiosk, KioskConfig, Screen};
@@ -76,17 +76,38 @@ fn session(kiosk: &mut SimKiosk, delay: &mut SimDelay, wire: &Wire, keypad: &Sim
     while kiosk.step(delay).unwrap() != Event::CardTaken {}
 }
 
+/// The heap of `firmware/kiosk-example`'s card-stack: the profile, then one
+/// `read_basic` after power-on. The emulated card runs in the same process, so its
+/// transient allocations during the read count too: an upper bound.
+fn card_stack(profile: &sscard_fs::Profile, profile_kept: usize) {
+    let wire = Wire::new().without_log();
+    let mut card = CardOptions::fast_t1();
+    card.record = false;
+    let handle = spawn_card(&wire, card);
+    let mut ex = Exchange::new(Link::new(wire.end(Side::Terminal), LinkConfig::default()));
+    wire.insert();
+    let atr = ex.transport().power_on(ResetKind::Cold).unwrap();
+    // A first read warms the emulated card up; the second is measured.
+    drop(sscard_ssse::read_basic(&mut ex, profile, atr.as_bytes()).unwrap());
+    let (info, kept, peak) =
+        measure(|| sscard_ssse::read_basic(&mut ex, profile, atr.as_bytes()).unwrap());
+    println!(
+        "  card stack: profile {profile_kept} B + one read_basic: peak {peak} B, result kept {kept} B -> {} B",
+        profile_kept + peak
+    );
+    drop(info);
+    drop(ex);
+    handle.join().unwrap();
+}
+
 fn main() {
     println!("sscard-kiosk footprint on the host (64-bit; a 32-bit MCU needs less)");
     let (profile, kept, peak) = measure(|| sscard_kiosk::profile::basic_profile().unwrap());
+    println!("  profile subset (compiled, no JSON): kept {kept} B, peak {peak} B");
+    card_stack(&profile, kept);
+    let (directory, kept, peak) = measure(sscard_kiosk::directory::builtin_directory);
     println!(
-        "  profile subset ({} B of JSON): kept {kept} B, peak {peak} B",
-        sscard_kiosk::profile::BASIC_PROFILE_JSON.len()
-    );
-    let (directory, kept, peak) = measure(|| Directory::builtin().unwrap());
-    println!(
-        "  application directory ({} B of JSON, {} uses): kept {kept} B, peak {peak} B",
-        sscard_appdir::PROVISIONAL_JSON.len(),
+        "  application directory (compiled, no JSON; {} uses): kept {kept} B, peak {peak} B",
         directory.items.len()
     );
 

@@ -18,7 +18,9 @@
 //!   ([`hal::NoSwitch`]). The session and its read path are the same.
 //! * The card application code is the host's: [`sscard_ssse::read_basic`] and
 //!   [`sscard_ssse::verify_pin`] with the profile subset of [`profile`], and
-//!   [`sscard_appdir::check`] for the [`services`] menu. Nothing is copied.
+//!   [`sscard_appdir::check`] for the [`services`] menu. Nothing is copied. The
+//!   profile subset and the application directory ([`directory`]) are compiled into
+//!   Rust data at build time: the firmware parses no JSON.
 //! * [`hal`]: [`Keypad`], [`Display`] (showing [`Screen`]s), [`CardSwitch`], with
 //!   [`hal::SwitchPin`] (an embedded-hal input pin) and [`hal::TextDisplay`] (an
 //!   embedded-io writer). Delays are `embedded_hal::delay::DelayNs`, passed to each
@@ -59,6 +61,7 @@
 
 extern crate alloc;
 
+pub mod directory;
 pub mod hal;
 pub mod port;
 pub mod profile;

@@ -210,12 +210,14 @@ done <"$log"
 [[ $rc -eq 0 ]] || fail "pyscard: read_ef06.py exited $rc" "$log"
 
 # --------------------------------------------------------------------- cardpeek
-# Optional: only when cardpeek is already installed (never installed here).
-# Console mode needs os.exit() or it spins forever, and it writes $HOME/.cardpeek.
-# NOTE: written from the reference notes; not exercised where cardpeek was absent.
+# cardpeek is in the harness packages (tools/lib/pcscd.sh); skipped only if absent.
+# Console mode needs os.exit() or it spins forever. Its first run only creates
+# $HOME/.cardpeek (asking two questions, which `yes 1` answers) and does not load its
+# libraries in that run, so it runs once empty first.
 if command -v cardpeek >/dev/null 2>&1; then
 	log=$TMP/cardpeek.log
 	mkdir -p "$TMP/home"
+	(yes 1 | HOME=$TMP/home timeout "$TOOL_TIMEOUT" cardpeek -c -e "os.exit(0)" 2>&1 | head -c 200000 >"$TMP/cardpeek-init.log") || true
 	lua='
 local function hexs(b)
   if b == nil then return "" end

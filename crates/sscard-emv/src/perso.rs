@@ -22,6 +22,7 @@
 //!     "cdol1", "cdol2", "ddol", "iad": { "dki", "cvn", "discretionary" },
 //!     "keys": { "test_only", "rsa3des" | "sm2sm4": { "mk_ac", "mk_smi", "mk_smc" } },
 //!     "icc_sm2_private_key"?, "icc_rsa_private_key"? {n, e, d, p, q}, "icc_dynamic_number_len",
+//!     "gpo_ec_balance"? (bool: 9F79 in the contact GPO response, \[U\] ours),
 //!     "pin": { "digits", "try_limit" }, "issuer_authentication_required",
 //!     "ec": { "balance", "balance_limit", "single_limit", "reset_threshold",
 //!             "currency", "issuer_auth_code" },
@@ -397,6 +398,10 @@ pub struct Application {
     pub load_log: Option<LogSpec>,
     /// `9F6C` card transaction qualifiers returned by qPBOC GPO.
     pub ctq: [u8; 2],
+    /// Whether the contact GPO response (format 2) also carries the current EC
+    /// balance `9F79` \[U — ours\]: EMV lets format 2 carry other objects, and terminals
+    /// that never GET DATA (cardpeek's emv.lua) then show the balance.
+    pub gpo_ec_balance: bool,
 }
 
 impl Application {
@@ -620,6 +625,8 @@ struct RawApplication {
     icc_sm2_private_key: Option<String>,
     #[serde(default)]
     icc_rsa_private_key: Option<RawRsaKey>,
+    #[serde(default)]
+    gpo_ec_balance: bool,
     #[serde(default = "default_dn_len")]
     icc_dynamic_number_len: u8,
     pin: RawPin,
@@ -1036,6 +1043,7 @@ fn application(raw: &RawApplication) -> R<Application> {
         transaction_log,
         load_log,
         ctq: hex_array::<2>("applications[].qpboc.ctq", &raw.qpboc.ctq)?,
+        gpo_ec_balance: raw.gpo_ec_balance,
     };
     for family in [Family::Rsa3Des, Family::Sm2Sm4] {
         let set = app.gpo(family);

@@ -603,6 +603,10 @@ impl PbocApp {
         put_tlv(&mut out, 0x94, &afl);
         if qpboc {
             self.qpboc(i, &mut txn, &mut out)?;
+        } else if app.gpo_ec_balance {
+            // [U, ours] the current EC balance for terminals that never GET DATA.
+            let balance = self.app_state(i)?.ec_balance;
+            put_tlv(&mut out, 0x9F79, &amount_bcd(balance));
         }
         self.session.txn = Some(txn);
         let mut resp = Vec::with_capacity(out.len() + 3);

@@ -1,0 +1,15 @@
+//! Card issuance and verification for bank counters and card centres (issue 7):
+//! turning a blank card into a personalised social security card, and proving
+//! afterwards that it was done right.
+//!
+//! * [`cos`]: the COS backend (create the file tree, load keys, end pre-issuance) as a
+//!   trait, with the emulated COS's backend; vendor backends plug in beside it.
+//! * [`batch`]: holder batch files (CSV and JSON) and their validation.
+//! * [`journal`]: the append-only, fsync'd issuance journal that makes a batch
+//!   resumable after any interruption without issuing a holder twice.
+//!
+//! Terminal side: never imports the card side (`sscard-emu` is a test dependency only).
+
+pub mod batch;
+pub mod cos;
+pub mod journal;

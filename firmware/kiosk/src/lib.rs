@@ -25,12 +25,13 @@
 //!   [`hal::SwitchPin`] (an embedded-hal input pin) and [`hal::TextDisplay`] (an
 //!   embedded-io writer). Delays are `embedded_hal::delay::DelayNs`, passed to each
 //!   [`Kiosk::step`].
-//! * [`services`]: the [`ServiceHandler`] hook; payment goes to
-//!   [`services::payment_placeholder`] until the PBOC kernel exists.
+//! * [`services`]: the [`ServiceHandler`] hook; payment uses go through the PBOC
+//!   kernel with [`services::PbocPayments`] (or are "not available" on a kiosk without
+//!   payments, [`services::CardOnlyServices`]).
 //! * [`selftest`]: SM2/SM3/SM4 known-answer tests for power-on.
 //!
-//! Not here yet: the PBOC payment flow (placeholder), PSAM/HSM card authentication
-//! for 3rd-generation cards, type B contactless cards.
+//! Not here yet: PSAM/HSM card authentication for 3rd-generation cards, type B
+//! contactless cards, qPBOC payments on the contactless front end.
 //!
 //! # Features
 //!

@@ -4,8 +4,10 @@
 //!
 //! The card part of most directory uses is what the session already did (basic
 //! information, PIN); the rest is the back office's, reached through the handler.
-//! Payment is the exception: it needs the card's PBOC application and a PBOC kernel,
-//! which does not exist yet. [`payment_placeholder`] marks where it goes.
+//! Payment is the exception: it needs the card's PBOC application. [`PbocPayments`]
+//! runs it through the `sscard-pboc` kernel (selection, GPO, records, offline data
+//! authentication, CVM, risk management, GENERATE AC, online through the integrator's
+//! [`Issuer`]); [`CardOnlyServices`] is the handler of a kiosk without payments.
 
 use alloc::vec::Vec;
 
@@ -13,6 +15,9 @@ use sscard_apdu::{Exchange, Transport};
 use sscard_appdir::{
     check, App, Availability, Capability, CardFacts, Directory, Mode, TerminalFacts,
 };
+use sscard_pboc::config::{TerminalConfig, TransactionData};
+use sscard_pboc::contact::{self, TransactionResult};
+use sscard_pboc::traits::{Cardholder, Environment, Issuer, OfflineAuth, Rng};
 use sscard_ssse::BasicInfo;
 
 /// How a service ended.
@@ -25,6 +30,11 @@ pub enum Outcome {
     NotAvailable,
     /// The holder aborted.
     Cancelled,
+    /// The payment was declined (by the card, the terminal or the issuer).
+    Declined,
+    /// The payment could not be carried out (the card's bank application failed or
+    /// the transaction was terminated).
+    Failed,
 }
 
 /// Carries out a chosen service with the card (PIN verified, SSSE selected).
@@ -46,26 +56,98 @@ pub fn is_payment(app: &App) -> bool {
         || app.modes.contains(&Mode::Payment)
 }
 
-/// PLACEHOLDER for the payment flow: selection of the card's PBOC application, GPO,
-/// READ RECORD, offline data authentication and GENERATE AC through the PBOC kernel
-/// (`sscard-pboc`), which does not exist yet. Until it lands every payment use ends
-/// here with [`Outcome::NotAvailable`] and the card is not touched.
-pub fn payment_placeholder<T: Transport>(_app: &App, _card: &mut Exchange<T>) -> Outcome {
-    Outcome::NotAvailable
-}
-
-/// The default handler: payment uses go to [`payment_placeholder`]; every other use
-/// needs nothing more from the card than the session did, and the hand-off to the back
-/// office is the integrator's (`Done`).
+/// The handler of a kiosk without payments: payment uses are [`Outcome::NotAvailable`]
+/// (the card is not touched); every other use needs nothing more from the card than
+/// the session did, and the hand-off to the back office is the integrator's (`Done`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CardOnlyServices;
 
 impl<T: Transport> ServiceHandler<T> for CardOnlyServices {
-    fn run(&mut self, app: &App, _holder: &BasicInfo, card: &mut Exchange<T>) -> Outcome {
+    fn run(&mut self, app: &App, _holder: &BasicInfo, _card: &mut Exchange<T>) -> Outcome {
         if is_payment(app) {
-            payment_placeholder(app, card)
+            Outcome::NotAvailable
         } else {
             Outcome::Done
+        }
+    }
+}
+
+/// Payment uses through the PBOC kernel, on the same card and link as the session.
+///
+/// The integrator supplies what a kiosk board has: the terminal configuration, the
+/// amount of each use (`amount`, e.g. a fee table), the date and time from its clock
+/// (set `date`/`time` before each session), the ODA verifier with its CA keys (e.g.
+/// `sscard_pboc::verifier::EmvOda`), the cardholder (the bank PIN on the keypad), the
+/// issuer (the acquirer link) and a random source. The last transaction's result
+/// (field 55, TVR, receipt data) stays in [`PbocPayments::last`].
+pub struct PbocPayments<O, C, I, R> {
+    /// The terminal configuration.
+    pub config: TerminalConfig,
+    /// The amount (minor units) of a payment use.
+    pub amount: fn(&App) -> u64,
+    /// 9A transaction date YYMMDD (BCD).
+    pub date: [u8; 3],
+    /// 9F21 transaction time HHMMSS (BCD).
+    pub time: [u8; 3],
+    /// Offline data authentication.
+    pub oda: O,
+    /// The cardholder at the keypad.
+    pub cardholder: C,
+    /// The issuer behind the acquirer link.
+    pub issuer: I,
+    /// The random source.
+    pub rng: R,
+    /// The last payment's result.
+    pub last: Option<TransactionResult>,
+}
+
+impl<T, O, C, I, R> ServiceHandler<T> for PbocPayments<O, C, I, R>
+where
+    T: Transport,
+    O: OfflineAuth,
+    C: Cardholder,
+    I: Issuer,
+    R: Rng,
+{
+    fn run(&mut self, app: &App, _holder: &BasicInfo, card: &mut Exchange<T>) -> Outcome {
+        if !is_payment(app) {
+            return Outcome::Done;
+        }
+        let txn = TransactionData {
+            amount: (self.amount)(app),
+            date: self.date,
+            time: self.time,
+            ..TransactionData::default()
+        };
+        let result = contact::run(
+            card,
+            &self.config,
+            &txn,
+            &mut Environment {
+                oda: &mut self.oda,
+                cardholder: &mut self.cardholder,
+                issuer: &mut self.issuer,
+                rng: &mut self.rng,
+            },
+        );
+        match result {
+            Ok(r) => {
+                let outcome = match r.outcome {
+                    contact::Outcome::ApprovedOffline | contact::Outcome::ApprovedOnline => {
+                        Outcome::Done
+                    }
+                    contact::Outcome::DeclinedOffline | contact::Outcome::DeclinedOnline => {
+                        Outcome::Declined
+                    }
+                    contact::Outcome::Terminated(_) => Outcome::Failed,
+                };
+                self.last = Some(r);
+                outcome
+            }
+            Err(_) => {
+                self.last = None;
+                Outcome::Failed
+            }
         }
     }
 }

@@ -62,8 +62,8 @@ pub struct KioskConfig {
     /// What this terminal has, for the application directory.
     pub terminal: TerminalFacts,
     /// Offer the uses that need the card's bank application (2nd-generation cards
-    /// carry one); their payment part ends in the placeholder
-    /// ([`crate::services::payment_placeholder`]). Off by default.
+    /// carry one); their payment part is the service handler's
+    /// ([`crate::services::PbocPayments`]). Off by default.
     pub bank_app: bool,
 }
 
@@ -380,6 +380,11 @@ where
     /// The application directory.
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// The service handler (e.g. the last payment's result).
+    pub fn services(&self) -> &H {
+        &self.services
     }
 
     /// Gives the parts back.

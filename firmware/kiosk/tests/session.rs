@@ -22,13 +22,13 @@ use sscard_kiosk::services::CardOnlyServices;
 use sscard_kiosk::{CardFault, Event, Key, Kiosk, KioskConfig, Outcome, Phase};
 use sscard_link::{Link, LinkConfig, Protocol};
 
-type SimKiosk = Kiosk<End, SimKeypad, SimDisplay, SimSwitch, CardOnlyServices>;
+type SimKiosk<H = CardOnlyServices> = Kiosk<End, SimKeypad, SimDisplay, SimSwitch, H>;
 
 const FAST: u32 = 111_600;
 
-struct Rig {
+struct Rig<H = CardOnlyServices> {
     wire: Wire,
-    kiosk: SimKiosk,
+    kiosk: SimKiosk<H>,
     display: SimDisplay,
     keypad: SimKeypad,
     delay: SimDelay,
@@ -46,6 +46,18 @@ impl Rig {
     }
 
     fn build(card: CardOptions, script: Vec<Act>, cfg: KioskConfig, profile: Profile) -> Self {
+        Rig::with_services(card, script, cfg, profile, CardOnlyServices)
+    }
+}
+
+impl<H: sscard_kiosk::ServiceHandler<Link<End>>> Rig<H> {
+    fn with_services(
+        card: CardOptions,
+        script: Vec<Act>,
+        cfg: KioskConfig,
+        profile: Profile,
+        services: H,
+    ) -> Self {
         let wire = Wire::new();
         let handle = spawn_card(&wire, card);
         let display = SimDisplay::default();
@@ -57,7 +69,7 @@ impl Rig {
             keypad.clone(),
             display.clone(),
             SimSwitch(wire.clone()),
-            CardOnlyServices,
+            services,
             profile,
             Directory::builtin().unwrap(),
             cfg,
@@ -361,7 +373,7 @@ fn no_key_for_the_time_out_ends_the_session() {
 }
 
 #[test]
-fn a_payment_use_ends_in_the_placeholder() {
+fn a_kiosk_without_payments_says_a_payment_use_is_not_available() {
     let mut cfg = KioskConfig::default();
     cfg.bank_app = true;
     cfg.terminal.online = true;
@@ -385,12 +397,114 @@ fn a_payment_use_ends_in_the_placeholder() {
     rig.finish();
 }
 
+mod payment {
+    use super::*;
+    use sscard_emv::capk::CapkStore;
+    use sscard_emv::oda::testpki::TestPki;
+    use sscard_kiosk::services::PbocPayments;
+    use sscard_pboc::config::TerminalConfig;
+    use sscard_pboc::host::HostSimulator;
+    use sscard_pboc::traits::{AppChoice, Cardholder, PinEntry, Rng};
+    use sscard_pboc::verifier::EmvOda;
+
+    /// The bank PIN on the keypad (the emulated card's is 123456).
+    struct Holder;
+    impl Cardholder for Holder {
+        fn confirm_application(&mut self, _: &AppChoice<'_>) -> bool {
+            true
+        }
+        fn offline_pin(&mut self, _: Option<u8>) -> PinEntry {
+            PinEntry::Entered(zeroize::Zeroizing::new(b"123456".to_vec()))
+        }
+        fn online_pin(&mut self) -> PinEntry {
+            PinEntry::Unavailable
+        }
+        fn present_id(&mut self, _: Option<&[u8]>, _: Option<&[u8]>) -> bool {
+            false
+        }
+    }
+
+    struct Counter(u8);
+    impl Rng for Counter {
+        fn fill(&mut self, out: &mut [u8]) {
+            for b in out {
+                self.0 = self.0.wrapping_add(13);
+                *b = self.0;
+            }
+        }
+    }
+
+    type Payments = PbocPayments<EmvOda, Holder, HostSimulator, Counter>;
+
+    fn payments() -> Payments {
+        let pki =
+            TestPki::from_json(include_str!("../../../apdu-specs/pboc/test-pki.json")).unwrap();
+        let mut store = CapkStore::unionpay().unwrap();
+        store.add(pki.rsa.capk.to_capk().unwrap()).unwrap();
+        store.add(pki.sm2.capk.to_capk().unwrap()).unwrap();
+        let profile = sscard_emv::perso::load(sscard_emu::pboc::BUILTIN_PROFILE).unwrap();
+        PbocPayments {
+            config: TerminalConfig {
+                sm_support: true,
+                random_selection: false,
+                ..TerminalConfig::default()
+            },
+            amount: |_| 120_000,
+            date: [0x26, 0x11, 0x22],
+            time: [0x09, 0x30, 0x00],
+            oda: EmvOda::new(store),
+            cardholder: Holder,
+            issuer: HostSimulator::for_application(&profile.applications[0]).unwrap(),
+            rng: Counter(0),
+            last: None,
+        }
+    }
+
+    #[test]
+    fn a_payment_use_runs_the_pboc_kernel_online_on_the_same_card() {
+        let mut cfg = KioskConfig::default();
+        cfg.bank_app = true;
+        cfg.terminal.online = true;
+        let mut script = pin("123456");
+        // Entry 4 of this menu is P-05 (paid to the card's bank account).
+        script.extend([Act::Key(Key::Digit(4)), Act::Key(Key::Enter)]);
+        let profile = sscard_kiosk::profile::basic_profile().unwrap();
+        let mut rig = Rig::with_services(CardOptions::fast_t1(), script, cfg, profile, payments());
+        rig.wire.insert();
+        let events = rig.run_to(is(Event::Ejected));
+        assert!(
+            events.contains(&Event::ServiceDone(Outcome::Done)),
+            "{events:?}"
+        );
+        let last = rig.kiosk.services().last.clone().expect("a transaction");
+        assert_eq!(last.outcome, sscard_pboc::Outcome::ApprovedOnline);
+        // SM2/SM4 (DF69), SDA and CDA on the TEST PKI, offline PIN.
+        assert_eq!(last.card.get(sscard_emv::Tag::IAD).unwrap()[7], 0x04);
+        assert_eq!(last.tvr[0] & 0xCC, 0, "TVR {:02X?}", last.tvr);
+        assert_eq!(last.cvm_results[2], 0x02);
+        let log = rig.finish();
+        // The same card, over the same T=1 link: the SSSE session, then the bank
+        // application's two GENERATE ACs and the PIN VERIFY of the payment.
+        let gacs = log
+            .commands
+            .iter()
+            .filter(|c| c[..2] == [0x80, 0xAE])
+            .count();
+        assert_eq!(gacs, 2);
+        assert!(log
+            .commands
+            .iter()
+            .any(|c| c[..2] == [0x00, 0x20] && c[3] == 0x80));
+    }
+}
+
 #[test]
 fn a_card_without_the_application_is_ejected_with_an_error() {
-    // A profile naming another AID: the card refuses the SELECT with 6A82, and the
+    // A profile naming an AID the card does not have (a Visa AID; the card carries the
+    // SSSE and the UnionPay application): the card refuses the SELECT with 6A82, and the
     // session shows an error and ejects (the card is still in: not a removal).
     let profile_json = sscard_kiosk::profile::BASIC_PROFILE_JSON
-        .replace("7378312E73682EC9E7BBE1B1A3D5CF", "A000000333010101");
+        .replace("7378312E73682EC9E7BBE1B1A3D5CF", "A0000000031010");
     let profile = Profile::from_json(&profile_json).unwrap();
     let mut rig = Rig::build(
         CardOptions::fast_t0(),

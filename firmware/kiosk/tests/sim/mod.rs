@@ -627,7 +627,10 @@ pub fn spawn_card(wire: &Wire, opts: CardOptions) -> JoinHandle<CardLog> {
     let end = wire.end(Side::Card);
     let wire = wire.clone();
     std::thread::spawn(move || {
-        let mut runtime = Runtime::new(sample_card().unwrap()).with_paging(opts.paging);
+        // The sample card with its PBOC bank application (the SSCard part answers exactly
+        // as the plain sample card).
+        let mut runtime =
+            Runtime::new(sscard_emu::sample_card_with_bank().unwrap()).with_paging(opts.paging);
         let mut card = CardLink::new(end, opts.atr, CardConfig::new(DEFAULT_CLOCK_HZ)).unwrap();
         let mut apdu = vec![0u8; 300];
         let mut response = Vec::with_capacity(300);

@@ -37,6 +37,9 @@
 //!
 //! * `embedded-io`: enables `sscard_link::embedded` (the UART adapter), re-exported
 //!   as `EmbeddedIo`.
+//! * `payment` (default): [`services::PbocPayments`], payment uses through the PBOC
+//!   kernel. It links RSA, whose bigint code needs atomic pointers, so targets without
+//!   them (`thumbv6m-none-eabi`) build the kiosk without it.
 //!
 //! The crate is `no_std` and needs an allocator (`sscard-ssse`, `sscard-fs` and
 //! `sscard-appdir` use `alloc`); `firmware/kiosk-example` shows one with

@@ -15,8 +15,11 @@ use sscard_apdu::{Exchange, Transport};
 use sscard_appdir::{
     check, App, Availability, Capability, CardFacts, Directory, Mode, TerminalFacts,
 };
+#[cfg(feature = "payment")]
 use sscard_pboc::config::{TerminalConfig, TransactionData};
+#[cfg(feature = "payment")]
 use sscard_pboc::contact::{self, TransactionResult};
+#[cfg(feature = "payment")]
 use sscard_pboc::traits::{Cardholder, Environment, Issuer, OfflineAuth, Rng};
 use sscard_ssse::BasicInfo;
 
@@ -72,7 +75,8 @@ impl<T: Transport> ServiceHandler<T> for CardOnlyServices {
     }
 }
 
-/// Payment uses through the PBOC kernel, on the same card and link as the session.
+/// Payment uses through the PBOC kernel, on the same card and link as the session
+/// (feature `payment`, on by default).
 ///
 /// The integrator supplies what a kiosk board has: the terminal configuration, the
 /// amount of each use (`amount`, e.g. a fee table), the date and time from its clock
@@ -80,6 +84,7 @@ impl<T: Transport> ServiceHandler<T> for CardOnlyServices {
 /// `sscard_pboc::verifier::EmvOda`), the cardholder (the bank PIN on the keypad), the
 /// issuer (the acquirer link) and a random source. The last transaction's result
 /// (field 55, TVR, receipt data) stays in [`PbocPayments::last`].
+#[cfg(feature = "payment")]
 pub struct PbocPayments<O, C, I, R> {
     /// The terminal configuration.
     pub config: TerminalConfig,
@@ -101,6 +106,7 @@ pub struct PbocPayments<O, C, I, R> {
     pub last: Option<TransactionResult>,
 }
 
+#[cfg(feature = "payment")]
 impl<T, O, C, I, R> ServiceHandler<T> for PbocPayments<O, C, I, R>
 where
     T: Transport,

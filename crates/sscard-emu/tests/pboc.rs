@@ -1097,6 +1097,59 @@ fn power_cuts_during_an_ec_purchase_leave_old_or_new_state_and_no_cryptogram() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn power_cuts_during_an_ec_load_leave_balance_and_load_log_old_or_new_together() {
+    use sscard_emu::persist::TearPoint;
+    let dir = std::env::temp_dir().join(format!("sscard-pboc-load-tear-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cases = 0;
+    for point in TearPoint::ALL {
+        let path = dir.join(format!("{point:?}.json"));
+        let _ = std::fs::remove_file(&path);
+        let mut rt = card();
+        rt.card_mut()
+            .bank_mut()
+            .set_journal(Box::new(PbocFileJournal::new(&path)));
+        // The online transaction commits normally; then the power is cut during the
+        // load's commit (the next one).
+        let g = online_approved(&mut rt, Family::Rsa3Des);
+        let before = PbocFileJournal::load(&path).unwrap().unwrap();
+        // A fresh tearing journal counts its own commits: number 0 is the load's.
+        rt.card_mut()
+            .bank_mut()
+            .set_journal(Box::new(PbocFileJournal::new(&path).tearing(point, 0)));
+        let put = script(Family::Rsa3Des, &g, 0x04, 0xDA, 0x9F, 0x79, &amount(12000));
+        let (data, sw) = send(&mut rt, &put);
+        assert_eq!(
+            (data.len(), sw),
+            (0, 0x6581),
+            "{point:?}: the card answers only after the commit"
+        );
+        // Restart from the file: the balance and the load log moved together or not at all.
+        let saved = PbocFileJournal::load(&path).unwrap().unwrap();
+        let (a, b) = (&saved.applications[0], &before.applications[0]);
+        let old = a.ec_balance == b.ec_balance && a.load_log.len() == b.load_log.len();
+        let new = a.ec_balance == 12000 && a.load_log.len() == b.load_log.len() + 1;
+        assert!(
+            old || new,
+            "{point:?}: balance {} with {} load records",
+            a.ec_balance,
+            a.load_log.len()
+        );
+        assert_eq!(a.atc, b.atc, "the load does not move the ATC");
+        // The card that restarts from that state answers consistently.
+        let mut bank = PbocApp::with_entropy(profile(), counter_entropy()).unwrap();
+        bank.restore(saved.clone()).unwrap();
+        let mut rt = Runtime::new(DualCard::new(sample_card().unwrap(), bank))
+            .with_paging(PagingMode::Direct);
+        select_app(&mut rt);
+        assert_eq!(balance(&mut rt), a.ec_balance);
+        cases += 1;
+    }
+    assert_eq!(cases, TearPoint::ALL.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The shipped profile with a second application (`…010102`, credit) behind the first.
 fn two_app_profile() -> String {
     let mut v: serde_json::Value = serde_json::from_str(PROFILE).unwrap();

@@ -20,7 +20,9 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 60.0)]
     pub seconds: f64,
     /// The operations to cycle through: `read` (basic information), `pin` (a wrong PIN,
-    /// which must answer 63Cx, then the right one, which must answer 9000).
+    /// which must answer 63Cx, then the right one, which must answer 9000), `pay` (a
+    /// 1.00 PBOC purchase, online to the host simulator with the emulated card's TEST
+    /// keys; the PIN is the bank application's).
     #[arg(long, value_delimiter = ',', default_value = "read,pin")]
     pub mix: Vec<Op>,
     #[command(flatten)]
@@ -34,6 +36,8 @@ pub enum Op {
     Read,
     /// VERIFY with a wrong PIN (63Cx expected), then with the right one (9000).
     Pin,
+    /// A PBOC purchase approved online.
+    Pay,
 }
 
 impl Op {
@@ -41,6 +45,7 @@ impl Op {
         match self {
             Self::Read => "read",
             Self::Pin => "pin",
+            Self::Pay => "pay",
         }
     }
 }
@@ -60,7 +65,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     if args.mix.is_empty() {
         bail!("--mix names no operation");
     }
-    let pin = if args.mix.contains(&Op::Pin) {
+    let pin = if args.mix.contains(&Op::Pin) || args.mix.contains(&Op::Pay) {
         Some(args.pin.require()?)
     } else {
         None
@@ -106,6 +111,17 @@ pub fn run(args: &LoadArgs) -> Result<()> {
 
 fn client(name: &str, profile: &Profile, pin: Option<&Pin>, mix: &[Op], limit: Duration) -> Tally {
     let mut tally = Tally::default();
+    let mut payment = if mix.contains(&Op::Pay) {
+        match crate::pboc::LoadTestPayment::new(pin.map(crate::pin::digits)) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tally.errors.push(format!("{name}: payment setup: {e}"));
+                return tally;
+            }
+        }
+    } else {
+        None
+    };
     let card = match Readers::new().connect(name) {
         Ok(card) => card,
         Err(e) => {
@@ -127,6 +143,9 @@ fn client(name: &str, profile: &Profile, pin: Option<&Pin>, mix: &[Op], limit: D
             Op::Pin => pin.map_or(Err("no PIN".to_string()), |pin| {
                 pin_round(&mut ex, profile, pin)
             }),
+            Op::Pay => payment
+                .as_mut()
+                .map_or(Err("no payment terminal".to_string()), |p| p.run(&mut ex)),
         };
         match result {
             Ok(()) => tally.latencies.push((op, t0.elapsed())),
@@ -164,16 +183,9 @@ fn pin_round(ex: &mut Exchange<PcscCard>, profile: &Profile, pin: &Pin) -> Resul
     sscard_ssse::verify_pin(ex, pin).map_err(|e| format!("right PIN: {e}"))
 }
 
-/// The PIN with its last digit changed (the digits come back from the BCD form).
+/// The PIN with its last digit changed.
 fn wrong_pin(pin: &Pin) -> Result<Pin, String> {
-    let mut digits = zeroize::Zeroizing::new(String::new());
-    for byte in pin.bcd().iter() {
-        for nibble in [byte >> 4, byte & 0x0F] {
-            if nibble <= 9 {
-                digits.push(char::from(b'0' + nibble));
-            }
-        }
-    }
+    let mut digits = crate::pin::digits(pin);
     let last = digits.pop().ok_or("empty PIN")?;
     digits.push(if last == '9' {
         '0'

@@ -604,6 +604,81 @@ fn pay(args: &PayArgs) -> Result<()> {
     }
 }
 
+/// The terminal and issuer of `sscard load`'s payment operation: a 1.00 online
+/// purchase (CDA, the host simulator on the emulated card's TEST keys).
+pub struct LoadTestPayment {
+    store: CapkStore,
+    host: HostSimulator,
+    pin: Option<Zeroizing<String>>,
+}
+
+impl LoadTestPayment {
+    /// The UnionPay and the emulator's TEST CA keys, the built-in issuer keys, the PIN.
+    pub fn new(pin: Option<Zeroizing<String>>) -> Result<Self> {
+        let t = TerminalArgs {
+            card: CardArgs {
+                reader: None,
+                emulated: false,
+                image: None,
+                wait: 0.0,
+                trace: false,
+            },
+            sm: false,
+            test_capks: true,
+            date: None,
+            full_pan: false,
+        };
+        Ok(Self {
+            store: capks(&t)?,
+            host: issuer_host(&IssuerArgs {
+                issuer_profile: None,
+            })?,
+            pin,
+        })
+    }
+
+    /// One purchase on an open card; `Err` unless it is approved online.
+    pub fn run<T: Transport, R: Trace>(&mut self, ex: &mut Exchange<T, R>) -> Result<(), String> {
+        let (date, time) = now_bcd();
+        let txn = TransactionData {
+            amount: 100,
+            date,
+            time,
+            force_online: true,
+            ..TransactionData::default()
+        };
+        let cfg = TerminalConfig {
+            random_selection: false,
+            ..TerminalConfig::default()
+        };
+        let mut oda = EmvOda::new(self.store.clone());
+        let mut holder = Holder {
+            pin: self.pin.clone(),
+            asked: 0,
+        };
+        let r = contact::run(
+            ex,
+            &cfg,
+            &txn,
+            &mut Environment {
+                oda: &mut oda,
+                cardholder: &mut holder,
+                issuer: &mut self.host,
+                rng: &mut OsRng,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        match r.outcome {
+            Outcome::ApprovedOnline => Ok(()),
+            other => Err(format!(
+                "{} (TVR {})",
+                outcome_text(&other),
+                hex::to_string(&r.tvr)
+            )),
+        }
+    }
+}
+
 // --------------------------------------------------------------------------- load
 
 fn load(args: &LoadArgs) -> Result<()> {

@@ -7,6 +7,20 @@ use anyhow::{bail, Context, Result};
 use sscard_ssse::Pin;
 use zeroize::Zeroizing;
 
+/// A PIN's digits (from its BCD form; `sscard_ssse::Pin` keeps them private), zeroised
+/// on drop.
+pub fn digits(pin: &Pin) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    for byte in pin.bcd().iter() {
+        for nibble in [byte >> 4, byte & 0x0F] {
+            if nibble <= 9 {
+                out.push(char::from(b'0' + nibble));
+            }
+        }
+    }
+    out
+}
+
 /// PIN sources. A PIN on the command line would end up in shell history and `ps`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PinArgs {
@@ -73,17 +87,7 @@ impl PinArgs {
 
     /// The PIN's digits, if a source was given (validated as a PIN, zeroised on drop).
     pub fn read_digits(&self) -> Result<Option<Zeroizing<String>>> {
-        Ok(self.read()?.map(|pin| {
-            let mut digits = Zeroizing::new(String::new());
-            for byte in pin.bcd().iter() {
-                for nibble in [byte >> 4, byte & 0x0F] {
-                    if nibble <= 9 {
-                        digits.push(char::from(b'0' + nibble));
-                    }
-                }
-            }
-            digits
-        }))
+        Ok(self.read()?.as_ref().map(digits))
     }
 
     /// The PIN; an error naming the options when no source was given.

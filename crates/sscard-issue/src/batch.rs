@@ -448,6 +448,9 @@ pub enum BatchError {
         /// Line, when known (0 otherwise).
         line: u64,
     },
+    /// A JSON file that is not valid text in its encoding.
+    #[error("the JSON batch is not valid {0:?} text")]
+    Encoding(TextEncoding),
     /// Not JSON.
     #[error("JSON syntax error at line {line}, column {column}")]
     Json {
@@ -679,7 +682,7 @@ impl Batch {
     ) -> Result<Self, BatchError> {
         let hash = content_hash(bytes);
         let body = strip_bom(bytes, options.encoding);
-        let text = decode(body, options.encoding).ok_or(BatchError::Json { line: 1, column: 1 })?;
+        let text = decode(body, options.encoding).ok_or(BatchError::Encoding(options.encoding))?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| BatchError::Json {
                 line: e.line(),

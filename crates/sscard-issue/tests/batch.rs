@@ -681,6 +681,20 @@ fn json_batches() {
         Batch::parse_json(b"[{", &p, &Options::default()),
         Err(BatchError::Json { line: 1, .. })
     ));
+    // GBK by option; the same bytes as UTF-8 are refused whole.
+    let gbk = sscard_fs::gbk::encode(&text).unwrap();
+    let opts = Options {
+        encoding: TextEncoding::Gbk,
+        ..Options::default()
+    };
+    assert_eq!(
+        Batch::parse_json(&gbk, &p, &opts).unwrap().holders,
+        batch.holders
+    );
+    assert_eq!(
+        Batch::parse_json(&gbk, &p, &Options::default()),
+        Err(BatchError::Encoding(TextEncoding::Utf8))
+    );
     // With a BOM.
     let with_bom = format!("\u{FEFF}{text}");
     assert_eq!(

@@ -41,7 +41,10 @@
 //!
 //! The state of each holder follows from its events: not started (no event), in
 //! progress (the last step and the card: *half-done* after a crash), failed, or done.
-//! A `done` holder is never claimed again.
+//! A `done` holder is never claimed again. Steps of an attempt go forward
+//! (`preissued` may be skipped, for cards pre-issued elsewhere), `done` only after
+//! `verified`; `failed` may come at any point. A `started` for a half-done holder
+//! (resuming) keeps its last step and card; for a failed one it starts over.
 //!
 //! # Concurrency
 //!
@@ -79,6 +82,36 @@ pub enum Step {
         /// Why, for the operator.
         reason: String,
     },
+}
+
+impl Step {
+    /// The step's name in the journal file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Preissued => "preissued",
+            Self::Personalised => "personalised",
+            Self::Verified => "verified",
+            Self::Done => "done",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// Order of the steps of one attempt (failed aside).
+fn rank(step: &Step) -> u8 {
+    rank_of(step.name())
+}
+
+fn rank_of(name: &str) -> u8 {
+    match name {
+        "started" => 0,
+        "preissued" => 1,
+        "personalised" => 2,
+        "verified" => 3,
+        "done" => 4,
+        _ => 5,
+    }
 }
 
 /// The step names of the file.
@@ -192,6 +225,16 @@ pub enum JournalError {
         holder: String,
         /// The reader.
         reader: String,
+    },
+    /// Steps go forward (`preissued` may be skipped) and `done` needs `verified`.
+    #[error("holder {holder}: {step} cannot follow {last}")]
+    OutOfOrder {
+        /// The key.
+        holder: String,
+        /// The holder's last step.
+        last: &'static str,
+        /// The step refused.
+        step: &'static str,
     },
     /// A thread panicked while holding the journal.
     #[error("journal lock poisoned")]
@@ -577,7 +620,8 @@ impl Journal {
 
     /// Claims `holder` for `reader` and records `started`: for a holder not started,
     /// a half-done one (resuming after a crash, once the operator has the card back in
-    /// a reader) or a failed one (retrying). Refused for a done holder and for one
+    /// a reader: its last step and card are kept, so the engine carries on from there)
+    /// or a failed one (retrying from the start, perhaps with another card). Refused for a done holder and for one
     /// another reader holds.
     pub fn claim(&self, holder: &str, reader: &str) -> Result<(), JournalError> {
         let mut inner = self.lock()?;
@@ -619,6 +663,21 @@ impl Journal {
                 holder: holder.to_owned(),
                 reader: reader.to_owned(),
             });
+        }
+        if !matches!(step, Step::Failed { .. }) {
+            let last = match inner.states.get(i) {
+                Some(HolderState::InProgress(p)) => p.last.name(),
+                _ => "started",
+            };
+            let advances = rank(&step) > rank_of(last);
+            let verified_first = step != Step::Done || last == "verified";
+            if !advances || !verified_first {
+                return Err(JournalError::OutOfOrder {
+                    holder: holder.to_owned(),
+                    last,
+                    step: step.name(),
+                });
+            }
         }
         let finished = matches!(step, Step::Done | Step::Failed { .. });
         let ts_ms = now_ms();
@@ -799,7 +858,14 @@ impl Inner {
             // Nothing undoes done: a later event (never written by this module) is
             // ignored.
             HolderState::Done(_) => return,
-            HolderState::InProgress(p) if step != Step::Started => Some(p.card.clone()),
+            // Resuming a half-done holder: the card got as far as it got, so the last
+            // step and card stay; only the reader changes.
+            HolderState::InProgress(p) if step == Step::Started => {
+                p.reader = reader;
+                p.ts_ms = ts_ms;
+                return;
+            }
+            HolderState::InProgress(p) => Some(p.card.clone()),
             _ => None,
         };
         let known = previous.unwrap_or_default();

@@ -128,6 +128,16 @@ fn append_and_reopen() {
         ),
         (3, 1, 1, 1, 0, false)
     );
+    // Resuming keeps the last step and card; a crash right after the claim still
+    // reports how far the card got.
+    j.claim("H0001", "r3").unwrap();
+    j.release("H0001", "r3").unwrap();
+    drop(j);
+    let j = open(&path, 3);
+    let half = j.half_done().unwrap();
+    assert_eq!(half[0].progress.last, Step::Personalised);
+    assert_eq!(half[0].progress.reader, "r3");
+    assert_eq!(half[0].progress.card.atr.as_deref(), Some("3B6D00"));
     // No second header on reopen.
     drop(j);
     assert_eq!(
@@ -162,6 +172,19 @@ fn claims_and_records_are_checked() {
     assert!(matches!(
         j.record("H0001", "r2", Step::Done, &CardIdentity::default()),
         Err(JournalError::NotClaimed { .. })
+    ));
+    match j.record("H0001", "r1", Step::Done, &CardIdentity::default()) {
+        Err(JournalError::OutOfOrder { last, step, .. }) => {
+            assert_eq!((last, step), ("started", "done"));
+        }
+        other => panic!("done before verified: {other:?}"),
+    }
+    // Pre-issuance may be skipped; steps never go back.
+    j.record("H0001", "r1", Step::Verified, &CardIdentity::default())
+        .unwrap();
+    assert!(matches!(
+        j.record("H0001", "r1", Step::Personalised, &CardIdentity::default()),
+        Err(JournalError::OutOfOrder { .. })
     ));
     j.record("H0001", "r1", Step::Done, &CardIdentity::default())
         .unwrap();
@@ -214,6 +237,8 @@ fn changed_batch_is_refused_unless_accepted() {
     {
         let j = open(&path, 2);
         j.claim("H0001", "r1").unwrap();
+        j.record("H0001", "r1", Step::Verified, &CardIdentity::default())
+            .unwrap();
         j.record("H0001", "r1", Step::Done, &CardIdentity::default())
             .unwrap();
     }
@@ -240,6 +265,8 @@ fn torn_last_line_at_every_offset() {
     {
         let j = open(&full, 2);
         j.claim("H0001", "r1").unwrap();
+        j.record("H0001", "r1", Step::Verified, &card("3B01"))
+            .unwrap();
         j.record("H0001", "r1", Step::Done, &card("3B01")).unwrap();
         j.claim("H0002", "r1").unwrap();
         j.record("H0002", "r1", Step::Verified, &card("3B02"))
@@ -271,7 +298,7 @@ fn torn_last_line_at_every_offset() {
         assert!(after.starts_with(&bytes[..last_start]), "cut {cut}");
         let parsed = parse(&after).unwrap();
         assert!(!parsed.torn);
-        assert_eq!(parsed.events.len(), 1 + 5 - 1 + 2);
+        assert_eq!(parsed.events.len(), 1 + 6 - 1 + 2);
         let j = open(&path, 2);
         assert_eq!(j.summary().unwrap().done, 2);
         assert_eq!(done_counts(&path)["H0002"], 1);
@@ -486,6 +513,8 @@ fn concurrent_claims_never_duplicate() {
                 let reader = format!("r{t}");
                 let mut mine = Vec::new();
                 while let Some(h) = j.claim_next(&reader).unwrap() {
+                    j.record(&h, &reader, Step::Verified, &CardIdentity::default())
+                        .unwrap();
                     j.record(&h, &reader, Step::Done, &CardIdentity::default())
                         .unwrap();
                     mine.push(h);

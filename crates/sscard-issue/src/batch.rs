@@ -41,7 +41,9 @@
 //! the header or an unknown column refuses the whole batch ([`BatchError`]); a bad value
 //! is a [`RowError`] with the row number and the reason. Two rows with the same ID
 //! number or card number: the later one is reported ([`RowProblem::DuplicateSsn`],
-//! [`RowProblem::DuplicateCardNumber`]).
+//! [`RowProblem::DuplicateCardNumber`]); duplicates are looked for among rows that are
+//! otherwise valid, so a bad row is reported for its own faults only. A row may have
+//! several problems: each is one [`RowError`].
 //!
 //! # Modes
 //!
@@ -535,10 +537,19 @@ impl Holder {
 
     /// The card image to personalise: `base` (the card as pre-issued, or a template
     /// with the items the batch does not give, such as `card_id` and `spec_version`)
-    /// with this holder's EF05/EF06 items set. The EF05 and EF06 records are encoded
+    /// with this holder's EF05/EF06 items set; EF06 items of the base that the batch
+    /// does not give are emptied. The EF05 and EF06 records are encoded
     /// once with the profile to prove the image can be written.
     pub fn to_image(&self, base: &Image, profile: &Profile) -> Result<Image, ToImageError> {
         let mut image = base.clone();
+        // EF06 is the holder's alone: nothing of the base's holder may leak through
+        // (an optional item the batch leaves out, such as the name extension, is
+        // written empty).
+        if let Some(ef06) = image.files.get_mut(SSSE_EF06) {
+            for value in ef06.values_mut() {
+                *value = Value::Text(String::new());
+            }
+        }
         for (file, key, value) in &self.items {
             image
                 .files

@@ -158,6 +158,62 @@ fn valid_row_derives_birth_data_and_builds_the_image() {
 }
 
 #[test]
+fn to_image_keeps_nothing_of_the_base_holder() {
+    let batch = parse(&csv(&[row(
+        &id("33010219900307123"),
+        "甲",
+        "1",
+        "A12345678",
+    )]));
+    let mut base = sample_image().unwrap();
+    base.files
+        .get_mut(SSSE_EF06)
+        .unwrap()
+        .insert("name_ext".into(), "旧扩展".into());
+    let image = batch.holders[0].to_image(&base, &profile()).unwrap();
+    assert_eq!(image.files[SSSE_EF06]["name_ext"].as_text(), Some(""));
+    assert_eq!(image.files[SSSE_EF06]["name"].as_text(), Some("甲"));
+}
+
+#[test]
+fn custom_column_for_an_item_the_profile_lacks() {
+    let opts = Options {
+        columns: ColumnMap::standard().with("mobile", SSSE_EF06, "mobile"),
+        ..Options::default()
+    };
+    let text = format!(
+        "{HEADER},mobile\n{},13800000000\n",
+        row(&id("33010219900307123"), "甲", "1", "A00000001")
+    );
+    let batch = Batch::parse_csv(text.as_bytes(), &profile(), &opts).unwrap();
+    assert_eq!(
+        problems(&batch),
+        vec![(
+            1,
+            RowProblem::UnknownItem {
+                file: SSSE_EF06.into(),
+                item: "mobile".into()
+            }
+        )]
+    );
+}
+
+#[test]
+fn several_problems_of_one_row_are_all_reported() {
+    let text = format!(
+        "{HEADER}\n{},{},3,99,a,2024,20340315\n",
+        id("33010219900307123"),
+        "测".repeat(16)
+    );
+    let batch = parse(&text);
+    let p = problems(&batch);
+    assert_eq!(p.len(), 5, "{p:?}");
+    assert!(p.iter().all(|(row, _)| *row == 1));
+    assert!(p.contains(&(1, RowProblem::BadGender { value: "3".into() })));
+    assert!(p.contains(&(1, RowProblem::BadNation { value: "99".into() })));
+}
+
+#[test]
 fn to_image_refuses_a_card_of_another_region() {
     let text = format!(
         "{HEADER},region_code\n{},110100\n",

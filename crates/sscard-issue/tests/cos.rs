@@ -115,6 +115,58 @@ fn write_basic_files(ex: &mut Ex, image: &Image, ctx: &CardContext<'_>) {
     }
 }
 
+/// Selects the DF at `path` from the top (AID where the DF has one, else FID).
+fn select_df(ex: &mut Ex, profile: &Profile, path: &str) {
+    let mut prefix = String::new();
+    for part in path.split('/') {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        let node = profile.node(&prefix).unwrap();
+        let cmd = match (&node.aid, node.fid) {
+            (Some(aid), _) => format!("00A4040C{:02X}{}", aid.len(), hex::to_string(aid)),
+            (None, Some(fid)) => format!("00A4000C02{fid:04X}"),
+            _ => panic!("{prefix}"),
+        };
+        assert_eq!(apdu(ex, &cmd).1, Status::Success, "{prefix}");
+    }
+}
+
+/// What an unauthenticated terminal (and then one that verified the PIN) sees of every
+/// EF: SELECT, the first record or the first bytes, and whether an UPDATE gets past the
+/// access rule. Two cards with the same files, contents and rules give the same probe.
+fn probe(ex: &mut Ex, profile: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    for with_pin in [false, true] {
+        for node in profile.nodes() {
+            let (sscard_fs::profile::NodeKind::Ef, Some(parent), Some(fid)) =
+                (node.kind, node.parent(), node.fid)
+            else {
+                continue;
+            };
+            select_df(ex, profile, parent);
+            if with_pin {
+                let (_, sw) = apdu(ex, "0020000003123456");
+                out.push(format!("{} VERIFY {sw}", node.path));
+            }
+            let (_, sw) = apdu(ex, &format!("00A4020002{fid:04X}"));
+            out.push(format!("{} SELECT {sw}", node.path));
+            let binary = node.structure == Some(sscard_fs::profile::Structure::Transparent);
+            let (read, update) = if binary {
+                ("00B0000010", "00D600000100")
+            } else {
+                ("00B2010400", "00DC010403010100")
+            };
+            let (data, sw) = apdu(ex, read);
+            out.push(format!("{} READ {} {sw}", node.path, hex::to_string(&data)));
+            let (_, sw) = apdu(ex, update);
+            out.push(format!("{} UPDATE {sw}", node.path));
+        }
+    }
+    out
+}
+
 fn card_state(ex: &mut Ex) -> sscard_emu::persist::CardState {
     ex.transport().runtime().card().state()
 }
@@ -159,6 +211,15 @@ fn issue_and_compare(image: &Image, algorithm: Algorithm, generation3: bool) -> 
     exp.key_tries.sort();
     assert_eq!(got.key_tries, exp.key_tries);
     assert!(got.layout.is_some() && exp.layout.is_none());
+    // The same answers, file by file, under the same access rules.
+    let (got, exp) = (probe(&mut ex, &profile), probe(&mut want, &profile));
+    assert!(got.len() > 100);
+    assert!(got.iter().any(|l| l.contains("UPDATE 6982")));
+    assert!(got.iter().any(|l| l.contains("READ 0110")));
+    for (g, e) in got.iter().zip(&exp) {
+        assert_eq!(g, e);
+    }
+    assert_eq!(got.len(), exp.len());
 
     // Every key of the key set authenticates on both cards (the DF's keys in the DF).
     let keys = KeySet::from_json(EMULATION_KEYS_JSON).unwrap();

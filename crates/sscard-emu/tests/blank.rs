@@ -508,3 +508,95 @@ fn an_issued_blank_card_survives_a_restart_with_its_keys() {
         .is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use sscard_apdu::Status;
+
+    /// Issuance commands with random data, well-formed ones, and anything at all.
+    fn apdu() -> impl Strategy<Value = Vec<u8>> {
+        let tlv = proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just(0x80u8),
+                    Just(0x81),
+                    Just(0x82),
+                    Just(0x83),
+                    Just(0x84),
+                    Just(0x85),
+                    Just(0x86),
+                    Just(0x88),
+                    Just(0xC1),
+                    Just(0xC2),
+                    any::<u8>()
+                ],
+                proptest::collection::vec(any::<u8>(), 0..8),
+            ),
+            0..6,
+        )
+        .prop_map(|fields| {
+            fields
+                .into_iter()
+                .flat_map(|(t, v)| {
+                    let mut out = vec![t, v.len() as u8];
+                    out.extend(v);
+                    out
+                })
+                .collect::<Vec<u8>>()
+        });
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..80),
+            (
+                prop_oneof![Just(0x80u8), Just(0x84), Just(0x00)],
+                prop_oneof![Just(0xE0u8), Just(0xEE), Just(0xCA), Just(0xD4), Just(0x82)],
+                0u8..4,
+                prop_oneof![Just(0x00u8), Just(0xC0), Just(0xFF)],
+                tlv,
+            )
+                .prop_map(|(cla, ins, p1, p2, data)| {
+                    let mut v = vec![cla, ins, p1, p2];
+                    if !data.is_empty() {
+                        v.push(data.len() as u8);
+                        v.extend(data);
+                    }
+                    v
+                }),
+            Just(hex::to_vec(&create_ssse()).unwrap()),
+            Just(hex::to_vec(&create_ef05()).unwrap()),
+            Just(hex::to_vec("0084000008").unwrap()),
+            Just(hex::to_vec(&key(0x04, 0x04, &KEY_04)).unwrap()),
+            Just(hex::to_vec("80E00200").unwrap()),
+            Just(hex::to_vec("80EE0000").unwrap()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Every APDU gets a status word (data only with 9000), and once the card says
+        /// it is issued it stays issued.
+        #[test]
+        fn a_blank_card_answers_everything_and_never_unlocks(
+            seq in proptest::collection::vec(apdu(), 1..40),
+        ) {
+            let mut rt = blank();
+            authenticate(&mut rt);
+            let mut issued = false;
+            for apdu in seq {
+                let r = rt.transmit(&apdu);
+                prop_assert!(r.len() >= 2);
+                let sw = Status::from_bytes(r[r.len() - 2], r[r.len() - 1]);
+                if r.len() > 2 {
+                    prop_assert!(matches!(sw, Status::Success | Status::MoreAvailable(_)), "{sw}");
+                }
+                let life = rt.transmit(&[0x80, 0xCA, 0x00, 0xC0, 0x00]);
+                prop_assert_eq!(life.len(), 9);
+                if issued {
+                    prop_assert_eq!(life[2], 0x02);
+                }
+                issued = life[2] == 0x02;
+            }
+        }
+    }
+}

@@ -149,6 +149,13 @@ pub enum CosError<E: fmt::Debug + fmt::Display> {
         /// The step.
         step: Step,
     },
+    /// The command's data does not fit a short APDU (a DF, EF or key description too
+    /// large for the COS's fields).
+    #[error("{step}: the command data does not fit the COS's fields")]
+    TooLarge {
+        /// The step.
+        step: Step,
+    },
     /// The key wrapper (software keys, PSAM, HSM) failed.
     #[error("{step}: key wrapping failed: {error}")]
     Keys {
@@ -831,7 +838,7 @@ impl CosBackend for EmulatedCos {
         df: &DfSpec<'_>,
     ) -> CosResult<(), T> {
         let step = Step::CreateDf { fid: df.fid };
-        let data = Self::df_data(df).map_err(|_| CosError::BadAnswer { step })?;
+        let data = Self::df_data(df).map_err(|_| CosError::TooLarge { step })?;
         let cmd = CommandBuilder::new(0x80, 0xE0, 0x00, 0x00).data(&data);
         let mut buf = [0u8; 8];
         transact(ex, &cmd, &mut buf, step)?;
@@ -844,7 +851,7 @@ impl CosBackend for EmulatedCos {
         ef: &EfSpec,
     ) -> CosResult<(), T> {
         let step = Step::CreateEf { fid: ef.fid };
-        let data = Self::ef_data(ef).map_err(|_| CosError::BadAnswer { step })?;
+        let data = Self::ef_data(ef).map_err(|_| CosError::TooLarge { step })?;
         let cmd = CommandBuilder::new(0x80, 0xE0, 0x01, 0x00).data(&data);
         let mut buf = [0u8; 8];
         transact(ex, &cmd, &mut buf, step)?;
@@ -876,7 +883,7 @@ impl CosBackend for EmulatedCos {
         .map_err(|e| keys_error(step)(Box::new(e)))?;
         let mut body = vec![id, kind, alg, tries];
         body.extend_from_slice(&blob);
-        let lc = u8::try_from(body.len() + 4).map_err(|_| CosError::BadAnswer { step })?;
+        let lc = u8::try_from(body.len() + 4).map_err(|_| CosError::TooLarge { step })?;
         let mut macced = vec![0x84, 0xD4, 0x00, 0x00, lc];
         macced.extend_from_slice(&body);
         let mac = keys
@@ -1000,9 +1007,16 @@ fn select_path<T: Transport, R: Trace>(
                 transact(ex, &cmd, &mut buf, Step::Select { fid })?;
             }
             (None, None) => {
-                return Err(CosError::BadAnswer {
-                    step: Step::Select { fid },
-                })
+                // A DF the card cannot select: no AID, no FID (or no node at all).
+                let node = profile
+                    .nodes()
+                    .iter()
+                    .position(|n| n.path == prefix)
+                    .unwrap_or(profile.nodes().len());
+                return Err(CosError::Plan {
+                    node,
+                    problem: PlanProblem::Incomplete,
+                });
             }
         }
         first = false;

@@ -514,3 +514,42 @@ fn a_card_cut_off_mid_issuance_is_reported_then_erased_and_reissued() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn create_commands_have_the_documented_bytes() {
+    use sscard_issue::cos::{DfSpec, EfSpec};
+    let profile = profile();
+    // apdu-specs/cos-emulated.md: CREATE EF of SSSE/EF05 (TLV records, SFI 5, read
+    // free, update after key 04, records 01–07 with their value lengths).
+    let ef05 = EfSpec::from_node(profile.node("SSSE/EF05").unwrap(), false).unwrap();
+    assert_eq!(
+        hex::to_string(&EmulatedCos::ef_data(&ef05).unwrap()),
+        "8201C68302EF05880105860400000204C11501011002020103030404040C050504060604070709"
+    );
+    // On a 3.0 card EF06 is read after RKSSSE (0A).
+    let ef06 = EfSpec::from_node(profile.node("SSSE/EF06").unwrap(), true).unwrap();
+    assert!(hex::to_string(&EmulatedCos::ef_data(&ef06).unwrap())
+        .starts_with("8201C68302EF068801068604020A0204"));
+    // A transparent and a cyclic file.
+    let ef07 = EfSpec::from_node(profile.node("SSSE/EF07").unwrap(), false).unwrap();
+    assert_eq!(
+        hex::to_string(&EmulatedCos::ef_data(&ef07).unwrap()),
+        "8201C48302EF078801078604020AFF0080020300"
+    );
+    let cyclic = EfSpec::from_node(profile.node("SSSE/DF04/EF08").unwrap(), false).unwrap();
+    assert_eq!(
+        hex::to_string(&EmulatedCos::ef_data(&cyclic).unwrap()),
+        "8201C78302EF0888010886040100FF0081021C1E"
+    );
+    // CREATE DF of the SSSE.
+    let ssse = profile.node("SSSE").unwrap();
+    let df = DfSpec {
+        fid: ssse.fid,
+        aid: ssse.aid.as_deref(),
+        algorithm_id: Some(0x01),
+    };
+    assert_eq!(
+        hex::to_string(&EmulatedCos::df_data(&df).unwrap()),
+        "840F7378312E73682EC9E7BBE1B1A3D5CF850101"
+    );
+}

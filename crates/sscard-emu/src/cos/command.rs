@@ -1,5 +1,6 @@
 //! Parsing the user card's commands: shape checks only (CLA, INS, P1, P2, Lc, Le), as
-//! the specification states them (`spec/sscard.md` §1.6, §2.1). State and access
+//! the specification states them (`spec/sscard.md` §1.6, §2.1), and the emulated COS's
+//! issuance commands (ours, `apdu-specs/cos-emulated.md`). State and access
 //! conditions are checked when the command executes.
 
 use sscard_apdu::{CommandView, Status};

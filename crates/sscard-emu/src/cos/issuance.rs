@@ -208,6 +208,40 @@ pub(super) struct PreIssuance {
     pub(super) authenticated: bool,
 }
 
+impl PreIssuance {
+    /// Checks `C ‖ P` against the transport key's process key for the card's last
+    /// challenge (`sscard_crypto::auth::cryptogram`), counting a wrong try.
+    fn authenticate(
+        &mut self,
+        scheme: &(dyn KeyScheme + Send),
+        data: &[u8; 16],
+        challenge: Option<Vec<u8>>,
+    ) -> Result<(), Status> {
+        let factor: [u8; 8] = challenge
+            .and_then(|c| <[u8; 8]>::try_from(c.as_slice()).ok())
+            .ok_or(Status::ReferencedDataInvalid)?;
+        if self.transport.tries_left == 0 {
+            return Err(Status::AuthenticationMethodBlocked);
+        }
+        let (c, p) = data.split_at(8);
+        let plain: [u8; 8] = p.try_into().map_err(|_| Status::WrongLength)?;
+        let expected = auth::cryptogram(scheme, &self.transport.key, &factor, &plain)
+            .map_err(|_| Status::UnspecifiedError)?;
+        if sscard_crypto::mac::verify(&expected, c).is_ok() {
+            self.transport.tries_left = self.max_tries;
+            self.authenticated = true;
+            Ok(())
+        } else {
+            self.transport.tries_left = self.transport.tries_left.saturating_sub(1);
+            self.authenticated = false;
+            match self.transport.tries_left {
+                0 => Err(Status::AuthenticationMethodBlocked),
+                n => Err(Status::VerificationFailed { tries_left: n }),
+            }
+        }
+    }
+}
+
 /// The card's layout (files, keys, lifecycle) for cards built by commands, persisted
 /// with the card's contents (`crate::persist::CardState::layout`). Key values are kept
 /// in the clear: this is an emulator's state file, for TEST keys.
@@ -471,31 +505,7 @@ impl SsCard {
         if pre.transport.id != id {
             return None;
         }
-        Some((|| {
-            let factor: [u8; 8] = challenge
-                .and_then(|c| <[u8; 8]>::try_from(c.as_slice()).ok())
-                .ok_or(Status::ReferencedDataInvalid)?;
-            if pre.transport.tries_left == 0 {
-                return Err(Status::AuthenticationMethodBlocked);
-            }
-            let (c, p) = data.split_at(8);
-            let plain: [u8; 8] = p.try_into().map_err(|_| Status::WrongLength)?;
-            let expected =
-                auth::cryptogram(self.scheme.as_ref(), &pre.transport.key, &factor, &plain)
-                    .map_err(|_| Status::UnspecifiedError)?;
-            if sscard_crypto::mac::verify(&expected, c).is_ok() {
-                pre.transport.tries_left = pre.max_tries;
-                pre.authenticated = true;
-                Ok(())
-            } else {
-                pre.transport.tries_left = pre.transport.tries_left.saturating_sub(1);
-                pre.authenticated = false;
-                match pre.transport.tries_left {
-                    0 => Err(Status::AuthenticationMethodBlocked),
-                    n => Err(Status::VerificationFailed { tries_left: n }),
-                }
-            }
-        })())
+        Some(pre.authenticate(self.scheme.as_ref(), data, challenge))
     }
 
     /// CREATE DF under the current DF; the new DF becomes current.
@@ -742,10 +752,10 @@ impl SsCard {
             return Err(Status::WrongData);
         }
         let algorithm = algorithm_of(alg)?;
-        let key = AnyKey::new(algorithm, value).map_err(|_| Status::WrongData)?;
         if value.len() != 16 {
             return Err(Status::WrongData);
         }
+        let key = AnyKey::new(algorithm, value).map_err(|_| Status::WrongData)?;
         if id == transport_id || self.keys.iter().any(|k| k.id == id) {
             return Err(FILE_EXISTS);
         }

@@ -14,6 +14,11 @@
 //! authenticate it. RELOAD and UNBLOCK PIN (`84 24`) need external authentication with
 //! the PIN-unblock key, a fresh challenge, and a MAC (and for reload the encrypted PIN
 //! block) under the secure-transport key's process key (`spec/sscard.md` §3.5).
+//!
+//! The same COS also exists **blank** ([`SsCard::blank`], `issuance.rs`): before END
+//! PRE-ISSUANCE it answers the emulated COS's issuance commands (CREATE DF/EF, WRITE
+//! KEY, ERASE, the lifecycle; ours, `apdu-specs/cos-emulated.md`), which fill the same
+//! file and key tables the profile and image fill here.
 
 mod command;
 mod issuance;

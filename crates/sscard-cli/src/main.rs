@@ -172,6 +172,11 @@ struct EmulateArgs {
     /// (ATC, PIN, electronic cash, logs) goes to FILE.bank.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Serve a BLANK card of the emulated COS instead (pre-issuance: an MF and the TEST
+    /// transport key only, 3DES, the sample ATR; issuance commands in
+    /// apdu-specs/cos-emulated.md). With --state its files, keys and lifecycle persist.
+    #[arg(long, conflicts_with_all = ["image", "psam_env"])]
+    blank: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -432,6 +437,21 @@ fn pin_verify(card_args: &CardArgs, pin_args: &pin::PinArgs) -> Result<()> {
     Ok(())
 }
 
+/// The blank card of `sscard emulate --blank`, persistent when `state` is given.
+fn blank_card(state: Option<&std::path::Path>) -> Result<sscard_emu::SsCard> {
+    let card = sscard_emu::blank_card().context("blank card")?;
+    let Some(state) = state else {
+        return Ok(card);
+    };
+    let restore = sscard_emu::persist::FileJournal::load(state)
+        .with_context(|| format!("card state {}", state.display()))?;
+    card.persistent(
+        Box::new(sscard_emu::persist::FileJournal::new(state)),
+        restore,
+    )
+    .with_context(|| format!("card state {} (not a blank card's state?)", state.display()))
+}
+
 fn emulate(args: &EmulateArgs) -> Result<()> {
     let addr = SocketAddr::new(args.host, args.port);
     let stop = Arc::new(AtomicBool::new(false));
@@ -473,6 +493,12 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
     };
     let log = |line: &str| eprintln!("sscard emulate: {line}");
     let card_result = match args.card {
+        CardKind::Sscard if args.blank => blank_card(args.state.as_deref()).and_then(|card| {
+            let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
+                .with_log(log)
+                .with_quickack(!args.naive);
+            Ok(bridge.run(&stop)?)
+        }),
         CardKind::Sscard => {
             conn::build_card_with_state(args.image.as_deref(), args.state.as_deref()).and_then(
                 |card| {

@@ -6,6 +6,10 @@
 //! * [`cos::SsCard`]: the SSCard COS as a pure command handler
 //!   ([`sscard_apdu::applet::Card`]), built from the card profile and a card image
 //!   (`sscard-fs`). Never imports the terminal side.
+//!   [`blank_card`] is the same COS before issuance: it answers the emulated COS's
+//!   issuance commands (CREATE DF/EF, WRITE KEY, END PRE-ISSUANCE;
+//!   `apdu-specs/cos-emulated.md`) and, once issued, behaves like a card built from
+//!   the profile.
 //! * [`pboc::PbocApp`]: the PBOC 3.0 bank application (PSE/PPSE, GPO, records and
 //!   logs, GENERATE AC with electronic cash, issuer scripts, SM2 DDA/CDA), personalised
 //!   from `apdu-specs/pboc/card.json` through `sscard_emv::perso`; its non-volatile
@@ -24,7 +28,8 @@
 //!
 //! # Testing
 //!
-//! `tests/cos.rs` drives every command and status-word path; `tests/properties.rs`
+//! `tests/blank.rs` drives every issuance command and status word of a blank card,
+//! the END PRE-ISSUANCE lock and tearing during issuance. `tests/cos.rs` drives every command and status-word path; `tests/properties.rs`
 //! feeds arbitrary APDU sequences and asserts the card always answers (no panic, never
 //! an empty reply); `tests/psam.rs` drives the PSAM against the emulated card (its
 //! cryptograms are the card's), every status word, and arbitrary APDUs;
@@ -53,6 +58,13 @@ pub fn sample_card() -> Result<SsCard, cos::BuildError> {
     let profile = sscard_fs::builtin_profile()?;
     let image = sscard_fs::sample_image()?;
     SsCard::new(&profile, &image)
+}
+
+/// A blank card of the emulated COS: pre-issuance state, an MF and the TEST transport
+/// key only (3DES, the sample ATR, OS randomness). Its issuance commands are in
+/// `apdu-specs/cos-emulated.md`; see [`cos::BlankOptions`] for other settings.
+pub fn blank_card() -> Result<SsCard, cos::BuildError> {
+    SsCard::blank(cos::BlankOptions::new()?)
 }
 
 /// The built-in sample card with the PBOC bank application

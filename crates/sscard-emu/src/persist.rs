@@ -55,6 +55,10 @@ pub struct CardState {
     pub pin_tries: Option<u8>,
     /// Error counters by card key id.
     pub key_tries: Vec<(u8, u8)>,
+    /// Files, keys and lifecycle of a card built by issuance commands (a blank card,
+    /// `crate::cos::SsCard::blank`); absent for cards built from a profile and an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::cos::Layout>,
 }
 
 impl core::fmt::Debug for CardState {

@@ -1,5 +1,6 @@
 //! Parsing the user card's commands: shape checks only (CLA, INS, P1, P2, Lc, Le), as
-//! the specification states them (`spec/sscard.md` §1.6, §2.1). State and access
+//! the specification states them (`spec/sscard.md` §1.6, §2.1), and the emulated COS's
+//! issuance commands (ours, `apdu-specs/cos-emulated.md`). State and access
 //! conditions are checked when the command executes.
 
 use sscard_apdu::{CommandView, Status};
@@ -108,6 +109,31 @@ pub enum Command<'a> {
         /// Challenge length.
         len: usize,
     },
+    /// Issuance (emulated COS, ours): CREATE DF `80 E0 00 00 Lc TLV`
+    /// (`apdu-specs/cos-emulated.md`).
+    CreateDf {
+        /// The file description (TLV).
+        data: &'a [u8],
+    },
+    /// Issuance (ours): CREATE EF `80 E0 01 00 Lc TLV`.
+    CreateEf {
+        /// The file description (TLV).
+        data: &'a [u8],
+    },
+    /// Issuance (ours): END PRE-ISSUANCE `80 E0 02 00`.
+    EndPreIssuance,
+    /// Issuance (ours): ERASE `80 EE 00 00`: a card still in pre-issuance back to blank.
+    Erase,
+    /// Issuance (ours): GET DATA lifecycle `80 CA 00 C0 Le`.
+    IssuanceStatus,
+    /// Issuance (ours): WRITE KEY `84 D4 00 00 Lc id ‖ type ‖ alg ‖ tries ‖ blob ‖
+    /// MAC(4)`.
+    WriteKey {
+        /// Everything before the MAC (`id ‖ type ‖ alg ‖ tries ‖ blob`).
+        body: &'a [u8],
+        /// The 4-byte MAC.
+        mac: &'a [u8],
+    },
 }
 
 /// How READ/UPDATE RECORD names its record (P2 bits 3–1).
@@ -134,6 +160,14 @@ mod ins {
     pub const CHANGE_PIN: u8 = 0x5E;
     /// Proprietary with MAC (CLA 84): RELOAD (P2 01) / UNBLOCK (P2 00) PIN.
     pub const PIN_RELOAD: u8 = 0x24;
+    /// Issuance, emulated COS (CLA 80): CREATE DF / CREATE EF / END PRE-ISSUANCE.
+    pub const ISSUE_CREATE: u8 = 0xE0;
+    /// Issuance, emulated COS (CLA 80): ERASE (pre-issuance only).
+    pub const ISSUE_ERASE: u8 = 0xEE;
+    /// Issuance, emulated COS (CLA 80): GET DATA (lifecycle, P2 `C0`).
+    pub const GET_DATA: u8 = 0xCA;
+    /// Issuance, emulated COS (CLA 84, MAC'd): WRITE KEY.
+    pub const WRITE_KEY: u8 = 0xD4;
 }
 
 impl<'a> TryFrom<&CommandView<'a>> for Command<'a> {
@@ -267,6 +301,52 @@ fn parse_proprietary<'a>(c: &CommandView<'a>) -> Result<Command<'a>, Status> {
                 (0x00, 0x00 | 0x01, _) => Err(Status::WrongLength),
                 _ => Err(Status::IncorrectP1P2),
             }
+        }
+        (0x80, ins::ISSUE_CREATE) => {
+            if c.p2() != 0 {
+                return Err(Status::IncorrectP1P2);
+            }
+            match c.p1() {
+                0x00 => Ok(Command::CreateDf {
+                    data: with_data(c)?,
+                }),
+                0x01 => Ok(Command::CreateEf {
+                    data: with_data(c)?,
+                }),
+                0x02 => {
+                    no_data(c)?;
+                    Ok(Command::EndPreIssuance)
+                }
+                _ => Err(Status::IncorrectP1P2),
+            }
+        }
+        (0x80, ins::ISSUE_ERASE) => {
+            if c.p1() != 0 || c.p2() != 0 {
+                return Err(Status::IncorrectP1P2);
+            }
+            no_data(c)?;
+            Ok(Command::Erase)
+        }
+        (0x80, ins::GET_DATA) => {
+            // Only the lifecycle object; other objects are not part of this COS (and
+            // answered as before the issuance commands existed).
+            if c.p1() != 0 || c.p2() != 0xC0 {
+                return Err(Status::InstructionNotSupported);
+            }
+            no_data(c)?;
+            Ok(Command::IssuanceStatus)
+        }
+        (0x84, ins::WRITE_KEY) => {
+            if c.p1() != 0 || c.p2() != 0 {
+                return Err(Status::IncorrectP1P2);
+            }
+            let data = with_data(c)?;
+            // id, type, algorithm, tries, at least one 8-byte block, MAC.
+            if data.len() < 4 + 8 + 4 {
+                return Err(Status::WrongLength);
+            }
+            let (body, mac) = data.split_at(data.len() - 4);
+            Ok(Command::WriteKey { body, mac })
         }
         _ => Err(Status::InstructionNotSupported),
     }

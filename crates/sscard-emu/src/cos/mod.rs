@@ -14,10 +14,23 @@
 //! authenticate it. RELOAD and UNBLOCK PIN (`84 24`) need external authentication with
 //! the PIN-unblock key, a fresh challenge, and a MAC (and for reload the encrypted PIN
 //! block) under the secure-transport key's process key (`spec/sscard.md` §3.5).
+//!
+//! The same COS also exists **blank** ([`SsCard::blank`], `issuance.rs`): before END
+//! PRE-ISSUANCE it answers the emulated COS's issuance commands (CREATE DF/EF, WRITE
+//! KEY, ERASE, the lifecycle; ours, `apdu-specs/cos-emulated.md`), which fill the same
+//! file and key tables the profile and image fill here.
 
 mod command;
+mod issuance;
 
 pub use command::{Command, RecordRef};
+pub use issuance::{
+    key_type, lifecycle, rule_from_wire, rule_to_wire, BlankOptions, DfLayout, EfLayout, KeyLayout,
+    Layout, TransportKey, BLANK_ATR, DEFAULT_CAPACITY, FILE_EXISTS, TRANSPORT_KEY_SCHEMA,
+    TRANSPORT_TEST_KEY_JSON,
+};
+
+use issuance::Lifecycle;
 
 use crate::persist::{CardState, EfState, Journal, RecordState, STATE_VERSION};
 
@@ -146,6 +159,12 @@ pub struct SsCard {
     session: Session,
     entropy: Box<dyn Entropy>,
     journal: Option<Box<dyn Journal>>,
+    /// Pre-issuance (a blank card) or issued.
+    lifecycle: Lifecycle,
+    /// The layout was built by commands and is persisted with the contents.
+    layout_persisted: bool,
+    /// Memory for files and keys (blank cards; `6A84` beyond).
+    capacity: usize,
 }
 
 /// How to build an emulated card beyond its profile and image.
@@ -372,6 +391,9 @@ impl SsCard {
             },
             entropy,
             journal: None,
+            lifecycle: Lifecycle::Issued,
+            layout_persisted: false,
+            capacity: 0,
         })
     }
 
@@ -419,11 +441,19 @@ impl SsCard {
             pin: self.pin.as_ref().map(|p| p.digits.clone()),
             pin_tries: self.pin.as_ref().map(|p| p.tries_left),
             key_tries: self.keys.iter().map(|k| (k.id, k.tries_left)).collect(),
+            layout: self.layout_persisted.then(|| self.layout()),
         }
     }
 
     fn apply_state(&mut self, state: CardState) -> Result<(), BuildError> {
         let bad = || BuildError::State;
+        match (&state.layout, self.layout_persisted) {
+            (Some(layout), true) => {
+                self.apply_layout(layout, state.pin.as_deref(), state.pin_tries)?
+            }
+            (None, false) => {}
+            _ => return Err(bad()),
+        }
         if state.version != STATE_VERSION || state.efs.len() != self.efs.len() {
             return Err(bad());
         }
@@ -1051,6 +1081,9 @@ impl Card for SsCard {
             df: self.mf,
             ..Session::default()
         };
+        if let Lifecycle::PreIssuance(pre) = &mut self.lifecycle {
+            pre.authenticated = false;
+        }
     }
 
     fn process(
@@ -1070,13 +1103,20 @@ impl Card for SsCard {
                 | Command::ChangePin { .. }
                 | Command::ReloadPin { .. }
                 | Command::UnblockPin { .. }
-        );
+                | Command::CreateDf { .. }
+                | Command::CreateEf { .. }
+                | Command::WriteKey { .. }
+                | Command::EndPreIssuance
+                | Command::Erase
+        ) || matches!(command, Command::ExternalAuth { .. })
+            && matches!(self.lifecycle, Lifecycle::PreIssuance(_));
         if writes && self.journal.is_some() {
             // Change in memory, commit, and answer only after the commit; a failed
             // commit puts everything back as it was.
             let before = self.state();
             let result = self.execute(command, challenge, reply);
-            if result.is_ok() && self.state() != before {
+            // A failed transport authentication changes its error counter: committed too.
+            if self.state() != before {
                 if let Err(status) = self.persist() {
                     let _ = self.apply_state(before);
                     self.session.pin_verified = false;
@@ -1098,7 +1138,18 @@ impl SsCard {
         reply: &mut Reply<'_>,
     ) -> Result<(), Status> {
         match command {
-            Command::ExternalAuth { key, data } => self.external_auth(key, data, challenge),
+            Command::ExternalAuth { key, data } => {
+                if let Some(result) = self.transport_auth(key, data, challenge.clone()) {
+                    return result;
+                }
+                self.external_auth(key, data, challenge)
+            }
+            Command::CreateDf { data } => self.create_df(data),
+            Command::CreateEf { data } => self.create_ef(data),
+            Command::WriteKey { body, mac } => self.write_key(body, mac, challenge),
+            Command::EndPreIssuance => self.end_preissuance(),
+            Command::Erase => self.erase(),
+            Command::IssuanceStatus => self.issuance_status(reply),
             Command::ReloadPin { enc_pin, mac } => self.reload_pin(enc_pin, mac, challenge),
             Command::UnblockPin { mac } => self.unblock_pin(mac, challenge),
             Command::InternalAuth { key, data } => self.internal_auth(key, data, reply),

@@ -120,7 +120,8 @@ impl Module {
         })
     }
 
-    fn close(self) {
+    /// Gives the PSAM's reader back (nothing to do for software keys).
+    pub fn close(self) {
         if let Self::Psam(p) = self {
             p.close();
         }

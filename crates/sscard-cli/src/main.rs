@@ -6,6 +6,7 @@ mod conn;
 mod load;
 mod pboc;
 mod pin;
+mod verify;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -64,6 +65,9 @@ enum Cmd {
     /// the issuer host simulator.
     #[command(subcommand)]
     Pboc(pboc::PbocCmd),
+    /// Prove an issued card right against its issuance record: data items, keys by
+    /// authentication, the PIN's initial state, the bank application's certificates.
+    Verify(verify::VerifyArgs),
     /// Load test: every reader (or those named) driven in parallel for a bounded time;
     /// prints throughput and p50/p99 latency, exits non-zero on any error.
     Load(load::LoadArgs),
@@ -204,6 +208,7 @@ fn main() {
         Cmd::Apps(cmd) => admin::apps(&cmd),
         Cmd::Load(args) => load::run(&args),
         Cmd::Pboc(cmd) => pboc::run(&cmd),
+        Cmd::Verify(args) => verify::run(&args),
     };
     if let Err(e) = result {
         // A closed pipe (`sscard apps list | head`) is not an error of ours.

@@ -521,6 +521,64 @@ fn read_card<T: Transport, R: Trace>(
     Ok((value, out))
 }
 
+/// The bank application's certificates on an open card, for `sscard verify`: `None`
+/// when the card has no PBOC application; else whether SDA passed and the ICC public
+/// key was recovered (UnionPay CAPKs, and the emulator's TEST CAPKs with `test_capks`).
+pub fn certificates_check<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    test_capks: bool,
+) -> Result<Option<(bool, String)>> {
+    let t = TerminalArgs {
+        card: CardArgs {
+            reader: None,
+            emulated: false,
+            image: None,
+            wait: 0.0,
+            trace: false,
+        },
+        sm: false,
+        test_capks,
+        date: None,
+        full_pan: false,
+    };
+    let cfg = terminal_config(&t, false);
+    let txn = transaction(&t, 0)?;
+    let read = contact::read_application(ex, &cfg, &txn, &mut OsRng)
+        .map_err(|e| anyhow::anyhow!("reading the bank application: {e}"))?;
+    if read.aid.is_empty() {
+        return Ok(None);
+    }
+    if let Some(stop) = &read.termination {
+        return Ok(Some((false, format!("reading stopped: {stop}"))));
+    }
+    let mut oda = EmvOda::new(capks(&t)?);
+    let mut terminal = TlvDb::new();
+    terminal.set(Tag::TXN_DATE, &txn.date);
+    let input = OdaInput {
+        aid: &read.aid,
+        static_data: &read.static_data,
+        card: &read.card,
+        terminal: &terminal,
+    };
+    let sda = oda.sda(&input);
+    let icc = oda.cda_prepare(&input);
+    let ok = matches!(sda, OdaVerdict::Passed(_)) && matches!(icc, OdaVerdict::Passed(_));
+    let ca = read
+        .card
+        .get(Tag::CA_INDEX)
+        .map(hex::to_string)
+        .unwrap_or_default();
+    let detail = if ok {
+        format!(
+            "{} on CA {ca}: SDA and the ICC public key verify",
+            hex::to_string(&read.aid)
+        )
+    } else {
+        format!("{}: {:?}", hex::to_string(&read.aid), oda.last_error())
+    };
+    Ok(Some((ok, detail)))
+}
+
 // ---------------------------------------------------------------------------- pay
 
 fn print_result(r: &TransactionResult) {

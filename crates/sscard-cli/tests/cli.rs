@@ -257,3 +257,38 @@ fn pin_verify_never_takes_the_pin_from_argv() {
     let o = sscard(&["pin", "verify", "--emulated", "--pin", "123456"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn verify_passes_on_the_issued_record_and_fails_on_another() {
+    let record = std::env::temp_dir().join(format!("sscard-verify-{}.json", std::process::id()));
+    std::fs::write(&record, sscard_fs::SAMPLE_IMAGE_JSON).unwrap();
+    let path = record.to_str().unwrap();
+    let ok = sscard(&[
+        "verify",
+        "--emulated",
+        "--record",
+        path,
+        "--soft-keys",
+        "--json",
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["passed"], true);
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks
+        .iter()
+        .any(|c| c["check"] == "bank certificates" && c["ok"] == true));
+    assert!(checks
+        .iter()
+        .any(|c| c["check"].as_str().unwrap().starts_with("key 04") && c["ok"] == true));
+    // Another holder's name in the record: that check fails and so does the command.
+    let mut other = sample();
+    other["files"]["SSSE/EF06"]["name"] = "王测试".into();
+    std::fs::write(&record, other.to_string()).unwrap();
+    let bad = sscard(&["verify", "--emulated", "--record", path, "--soft-keys"]);
+    assert!(!bad.status.success());
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(out.contains("FAIL data SSSE/EF06 name"), "{out}");
+    assert!(stderr(&bad).contains("1 of"), "{}", stderr(&bad));
+    std::fs::remove_file(&record).ok();
+}

@@ -7,9 +7,12 @@
 //! * [`batch`]: holder batch files (CSV and JSON) and their validation.
 //! * [`journal`]: the append-only, fsync'd issuance journal that makes a batch
 //!   resumable after any interruption without issuing a holder twice.
+//! * [`verify`]: checks an issued card against its issuance record: data items, keys
+//!   by authentication, the PIN's initial state.
 //!
 //! Terminal side: never imports the card side (`sscard-emu` is a test dependency only).
 
 pub mod batch;
 pub mod cos;
 pub mod journal;
+pub mod verify;

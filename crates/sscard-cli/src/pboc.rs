@@ -72,6 +72,26 @@ pub struct TerminalArgs {
     full_pan: bool,
 }
 
+impl TerminalArgs {
+    /// A terminal for a card opened elsewhere (`sscard verify`, `sscard load`): today's
+    /// date, RSA/3DES, the UnionPay CAPKs (and the TEST ones with `test_capks`).
+    fn headless(test_capks: bool) -> Self {
+        Self {
+            card: CardArgs {
+                reader: None,
+                emulated: false,
+                image: None,
+                wait: 0.0,
+                trace: false,
+            },
+            sm: false,
+            test_capks,
+            date: None,
+            full_pan: false,
+        }
+    }
+}
+
 /// `sscard pboc read`.
 #[derive(clap::Args, Debug)]
 pub struct ReadArgs {
@@ -528,19 +548,7 @@ pub fn certificates_check<T: Transport, R: Trace>(
     ex: &mut Exchange<T, R>,
     test_capks: bool,
 ) -> Result<Option<(bool, String)>> {
-    let t = TerminalArgs {
-        card: CardArgs {
-            reader: None,
-            emulated: false,
-            image: None,
-            wait: 0.0,
-            trace: false,
-        },
-        sm: false,
-        test_capks,
-        date: None,
-        full_pan: false,
-    };
+    let t = TerminalArgs::headless(test_capks);
     let cfg = terminal_config(&t, false);
     let txn = transaction(&t, 0)?;
     let read = contact::read_application(ex, &cfg, &txn, &mut OsRng)
@@ -673,19 +681,7 @@ pub struct LoadTestPayment {
 impl LoadTestPayment {
     /// The UnionPay and the emulator's TEST CA keys, the built-in issuer keys, the PIN.
     pub fn new(pin: Option<Zeroizing<String>>) -> Result<Self> {
-        let t = TerminalArgs {
-            card: CardArgs {
-                reader: None,
-                emulated: false,
-                image: None,
-                wait: 0.0,
-                trace: false,
-            },
-            sm: false,
-            test_capks: true,
-            date: None,
-            full_pan: false,
-        };
+        let t = TerminalArgs::headless(true);
         Ok(Self {
             store: capks(&t)?,
             host: issuer_host(&IssuerArgs {

@@ -168,21 +168,32 @@ impl FileJournal {
     /// Loads the last committed state, if there is one. A leftover temporary file (a
     /// commit cut short) is ignored.
     pub fn load(path: &Path) -> io::Result<Option<CardState>> {
-        let text = match fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let state: CardState = serde_json::from_str(&text)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        if state.version != STATE_VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unknown card state version",
-            ));
-        }
-        Ok(Some(state))
+        load_state(path, |s: &CardState| s.version == STATE_VERSION, "card")
     }
+}
+
+/// Reads a committed JSON state file; `None` if it does not exist yet. `current` says
+/// whether the state's version is one this build reads (`what` names it in the error).
+/// A leftover temporary file (a commit cut short) is ignored: only `path` is read.
+pub fn load_state<S: serde::de::DeserializeOwned>(
+    path: &Path,
+    current: impl Fn(&S) -> bool,
+    what: &str,
+) -> io::Result<Option<S>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let state: S = serde_json::from_slice(&bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if !current(&state) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown {what} state version"),
+        ));
+    }
+    Ok(Some(state))
 }
 
 impl Journal for FileJournal {

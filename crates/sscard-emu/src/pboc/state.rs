@@ -98,20 +98,11 @@ impl PbocFileJournal {
     /// Reads a committed state; `None` if the file does not exist yet. A leftover
     /// temporary file (a commit cut short) is ignored.
     pub fn load(path: &Path) -> io::Result<Option<PbocState>> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let state: PbocState = serde_json::from_slice(&bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        if state.version != PBOC_STATE_VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unknown bank state version",
-            ));
-        }
-        Ok(Some(state))
+        crate::persist::load_state(
+            path,
+            |s: &PbocState| s.version == PBOC_STATE_VERSION,
+            "bank",
+        )
     }
 }
 

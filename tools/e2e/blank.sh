@@ -12,27 +12,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
-BIN=${SSCARD_BIN:-target/release/sscard}
-READER="$SSCARD_FRIENDLYNAME 00 00"
-passed=0
-failed=0
-check() { # check DESCRIPTION STATUS
-	if [[ $2 == 0 ]]; then
-		echo "ok   $1"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1"
-		failed=$((failed + 1))
-	fi
-}
 
-tmp=$(mktemp -d)
-trap 'sscard_pcscd_stop; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40500}")
-sscard_pcscd_start "$tmp/pcscd" "$port" >&2
+sscard_e2e_begin 40500
 state=$tmp/blank-state.json
 
 start_card() {
@@ -79,5 +63,4 @@ out=$(opensc-tool --reader "$READER" -s 0084000008 -s 008200FF100000000000000000
 [[ $out == *"SW1=0x63, SW2=0xCD"* ]]
 check "after a restart the transport key's error counter remembers the wrong try (63CD)" $?
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+sscard_e2e_end

@@ -13,31 +13,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
-BIN=${SSCARD_BIN:-target/release/sscard}
 SECONDS_TO_RUN=${SSCARD_LOAD_SECONDS:-10}
-READER0="$SSCARD_FRIENDLYNAME 00 00"
-READER1="$SSCARD_FRIENDLYNAME 00 01"
-passed=0
-failed=0
-check() { # check DESCRIPTION STATUS
-	if [[ $2 == 0 ]]; then
-		echo "ok   $1"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1"
-		failed=$((failed + 1))
-	fi
-}
+READER0=$READER
 
-tmp=$(mktemp -d)
-trap 'sscard_pcscd_stop; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40500}")
-sscard_pcscd_start "$tmp/pcscd" "$port" >&2
-# Checks report and go on: a failed [[ ]] must not end the script before the summary.
-set +e
+sscard_e2e_begin 40500
 
 limit=$((SECONDS_TO_RUN + 60))
 for slot in 0 1; do
@@ -65,5 +47,4 @@ clients=$(grep -c '^client .*: [1-9][0-9]* operations$' <<<"$out" || true)
 [[ $clients == 2 ]]
 check "both clients made progress ($clients of 2)" $?
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+sscard_e2e_end

@@ -16,31 +16,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
-BIN=${SSCARD_BIN:-target/release/sscard}
-READER="$SSCARD_FRIENDLYNAME 00 00"
 PY=${SSCARD_PY:-/usr/bin/python3}
-passed=0
-failed=0
-check() { # check DESCRIPTION STATUS
-	if [[ $2 == 0 ]]; then
-		echo "ok   $1"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1"
-		failed=$((failed + 1))
-	fi
-}
 
-tmp=$(mktemp -d)
-trap 'sscard_pcscd_stop; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 sscard_install_deps >&2 || { echo "FAIL cannot install the harness dependencies"; exit 1; }
-port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40600}")
-sscard_pcscd_start "$tmp/pcscd" "$port" >&2
-# Checks report and go on: a failed [[ ]] must not end the script before the summary.
-set +e
+sscard_e2e_begin 40600
 state=$tmp/card-state.json
 echo 123456 >"$tmp/pin"
 
@@ -180,5 +162,4 @@ if ((failed > 0)); then
 	echo "---- emulator log ----"
 	tail -n 20 "$tmp/emulator.log" || true
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+sscard_e2e_end

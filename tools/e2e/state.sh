@@ -9,29 +9,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
-BIN=${SSCARD_BIN:-target/release/sscard}
-READER="$SSCARD_FRIENDLYNAME 00 00"
-passed=0
-failed=0
-check() { # check DESCRIPTION STATUS
-	if [[ $2 == 0 ]]; then
-		echo "ok   $1"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1"
-		failed=$((failed + 1))
-	fi
-}
 
-tmp=$(mktemp -d)
-trap 'sscard_pcscd_stop; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40400}")
-sscard_pcscd_start "$tmp/pcscd" "$port" >&2
-# Checks report and go on: a failed [[ ]] must not end the script before the summary.
-set +e
+sscard_e2e_begin 40400
 state=$tmp/card-state.json
 
 start_card() {
@@ -72,5 +54,4 @@ msg=$(echo 000000 | "$BIN" pin verify --reader "$READER" --pin-stdin 2>&1) || tr
 [[ $msg == *"4 tries left"* ]]
 check "after a restart the PIN try counter remembers the earlier wrong try ($msg)" $?
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+sscard_e2e_end

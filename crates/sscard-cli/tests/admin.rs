@@ -356,3 +356,73 @@ fn secrets_never_appear_in_traces_or_output() {
     assert!(traced > 20, "{traced}");
     std::fs::remove_file(img).ok();
 }
+
+/// The bank application's flows with APDU traces on: no master key (or 8-byte half of
+/// one), no ICC private key and no offline PIN block appears in their output.
+#[test]
+fn bank_secrets_never_appear_in_traces_or_output() {
+    let profile: serde_json::Value =
+        serde_json::from_str(sscard_emu::pboc::BUILTIN_PROFILE).unwrap();
+    let app = &profile["applications"][0];
+    let mut secrets: Vec<String> = Vec::new();
+    for family in ["rsa3des", "sm2sm4"] {
+        for key in ["mk_ac", "mk_smi", "mk_smc"] {
+            let k = app["keys"][family][key].as_str().unwrap().to_uppercase();
+            secrets.push(k[..16].to_string());
+            secrets.push(k[16..].to_string());
+        }
+    }
+    secrets.push(app["icc_sm2_private_key"].as_str().unwrap().to_uppercase()[..16].to_string());
+    let d = app["icc_rsa_private_key"]["d"]
+        .as_str()
+        .unwrap()
+        .to_uppercase();
+    secrets.push(d[..16].to_string());
+    secrets.push(d[d.len() - 16..].to_string());
+    // The plaintext offline PIN block of VERIFY (2N ‖ PIN ‖ F…).
+    secrets.push("26123456FFFFFFFF".into());
+    let runs: [&[&str]; 3] = [
+        &[
+            "pboc",
+            "pay",
+            "--emulated",
+            "--trace",
+            "--amount",
+            "100.00",
+            "--pin-stdin",
+        ],
+        &[
+            "pboc",
+            "pay",
+            "--emulated",
+            "--trace",
+            "--sm",
+            "--amount",
+            "100.00",
+            "--pin-stdin",
+        ],
+        &[
+            "pboc",
+            "load",
+            "--emulated",
+            "--trace",
+            "--amount",
+            "10.00",
+            "--pin-stdin",
+        ],
+    ];
+    let mut traced = 0;
+    for args in runs {
+        let o = run(args, "123456\n");
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), err(&o)).to_uppercase();
+        traced += all.matches("\n> ").count();
+        assert!(all.contains("80AE"), "{args:?}: GENERATE AC traced");
+        // The offline PIN's VERIFY is traced, with its data redacted.
+        assert!(all.contains("> 0020008008 <8 BYTES REDACTED>"), "{args:?}");
+        for s in &secrets {
+            assert!(!all.contains(s.as_str()), "{args:?} printed a secret ({s})");
+        }
+    }
+    assert!(traced > 30, "{traced}");
+}

@@ -7,9 +7,12 @@
 //! * [`batch`]: holder batch files (CSV and JSON) and their validation.
 //! * [`journal`]: the append-only, fsync'd issuance journal that makes a batch
 //!   resumable after any interruption without issuing a holder twice.
+//! * [`engine`]: the batch engine: one thread per reader, each card pre-personalised,
+//!   personalised, read back and verified, every step journaled; stop and resume.
 //!
 //! Terminal side: never imports the card side (`sscard-emu` is a test dependency only).
 
 pub mod batch;
 pub mod cos;
+pub mod engine;
 pub mod journal;

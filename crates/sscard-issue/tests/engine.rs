@@ -1,0 +1,447 @@
+//! The batch engine against emulated blank cards: two readers in threads, every holder
+//! issued exactly once, and runs cut off at random journal appends (and mid-APDU, so
+//! cards are left half-issued) then resumed until the batch is through.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sscard_apdu::transport::{TransportError, TransportErrorKind};
+use sscard_apdu::{Exchange, Transport};
+use sscard_crypto::kdf::EmulationScheme;
+use sscard_emu::{EmulatedReader, Runtime, SsCard};
+use sscard_fs::keys::KeySet;
+use sscard_fs::{Image, Profile, EMULATION_KEYS_JSON, SAMPLE_IMAGE_JSON};
+use sscard_issue::batch::{gb11643_check_character, Batch, Options};
+use sscard_issue::cos::CosBackend;
+use sscard_issue::cos::{EmulatedCos, LifecycleState, SoftKeyWrap, TransportKey};
+use sscard_issue::engine::{self, Card, Config, Observer, Station, StepEvent};
+use sscard_issue::journal::{self, HolderState, Journal, OnChangedBatch};
+use sscard_ssse::security::SoftKeys;
+
+fn profile() -> Profile {
+    sscard_fs::builtin_profile().unwrap()
+}
+
+fn base() -> Image {
+    Image::from_json(SAMPLE_IMAGE_JSON).unwrap()
+}
+
+fn ssn(n: usize) -> String {
+    let body = format!("11010119900101{:03}", 100 + n);
+    let check = gb11643_check_character(body.as_bytes()).unwrap();
+    format!("{body}{check}")
+}
+
+fn batch_csv(n: usize) -> String {
+    let mut s = String::from("ssn,name,gender,nation,card_number,issue_date,expiry_date\n");
+    for i in 0..n {
+        let id = ssn(i);
+        let gender = if (100 + i) % 2 == 1 { "1" } else { "2" };
+        s.push_str(&format!(
+            "{id},持卡人{i},{gender},01,B{i:08},20240315,20340315\n"
+        ));
+    }
+    s
+}
+
+fn batch(n: usize) -> Batch {
+    let b = Batch::parse_csv(batch_csv(n).as_bytes(), &profile(), &Options::default()).unwrap();
+    assert_eq!(b.holders.len(), n, "{:?}", b.errors);
+    b
+}
+
+/// When set, the next APDU fails (the power goes mid-command) and the stop flag is set.
+#[derive(Default)]
+struct Crash {
+    after_apdus: AtomicUsize,
+    armed: AtomicBool,
+    stop: Arc<AtomicBool>,
+}
+
+struct Flaky {
+    inner: EmulatedReader<SsCard>,
+    crash: Arc<Crash>,
+    apdus: Arc<AtomicUsize>,
+}
+
+impl Transport for Flaky {
+    type Error = TransportErrorKind;
+
+    fn transmit(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Self::Error> {
+        if self.crash.armed.load(Ordering::SeqCst) {
+            let left = self.crash.after_apdus.load(Ordering::SeqCst);
+            if left == 0 {
+                self.crash.stop.store(true, Ordering::SeqCst);
+                return Err(TransportErrorKind::CardRemoved);
+            }
+            self.crash.after_apdus.store(left - 1, Ordering::SeqCst);
+        }
+        if self.crash.stop.load(Ordering::SeqCst) {
+            return Err(TransportErrorKind::ReaderUnavailable);
+        }
+        self.apdus.fetch_add(1, Ordering::SeqCst);
+        self.inner.transmit(command, response).map_err(|e| e.kind())
+    }
+}
+
+type Ex = Exchange<Flaky>;
+
+/// One reader: the card in it, and the cards it ejected (kept across runs).
+#[derive(Default)]
+struct Slot {
+    current: Option<Ex>,
+    ejected: Vec<Ex>,
+}
+
+struct TestStation {
+    name: String,
+    slot: Arc<Mutex<Slot>>,
+    current: Option<Ex>,
+    crash: Arc<Crash>,
+    apdus: Arc<AtomicUsize>,
+    atr: Vec<u8>,
+}
+
+impl TestStation {
+    fn new(name: &str, slot: Arc<Mutex<Slot>>, crash: Arc<Crash>) -> Self {
+        let mut current = slot.lock().unwrap().current.take();
+        // A crash is a power cycle: the card's volatile state is gone.
+        let apdus: Arc<AtomicUsize> = Arc::default();
+        if let Some(ex) = current.as_mut() {
+            ex.transport().inner.runtime().reset();
+            ex.transport().crash = crash.clone();
+            ex.transport().apdus = apdus.clone();
+        }
+        Self {
+            name: name.into(),
+            slot,
+            current,
+            crash,
+            apdus,
+            atr: sscard_emu::cos::BLANK_ATR.to_vec(),
+        }
+    }
+}
+
+impl Drop for TestStation {
+    fn drop(&mut self) {
+        self.slot.lock().unwrap().current = self.current.take();
+    }
+}
+
+impl Station for TestStation {
+    type Transport = Flaky;
+    type Trace = sscard_apdu::trace::NoTrace;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn card(&mut self) -> Result<Option<Card<'_, Flaky, Self::Trace>>, String> {
+        if self.current.is_none() {
+            let card = sscard_emu::blank_card().map_err(|e| e.to_string())?;
+            self.current = Some(Exchange::new(Flaky {
+                inner: EmulatedReader::new(Runtime::new(card)),
+                crash: self.crash.clone(),
+                apdus: self.apdus.clone(),
+            }));
+        }
+        Ok(self.current.as_mut().map(|ex| Card {
+            atr: self.atr.clone(),
+            ex,
+        }))
+    }
+
+    fn eject(&mut self) -> Result<(), String> {
+        let card = self.current.take().ok_or("no card")?;
+        self.slot.lock().unwrap().ejected.push(card);
+        Ok(())
+    }
+}
+
+fn keys() -> (SoftKeyWrap<EmulationScheme>, SoftKeys<EmulationScheme>) {
+    (
+        SoftKeyWrap::new(
+            KeySet::from_json(EMULATION_KEYS_JSON).unwrap(),
+            TransportKey::test_key().unwrap(),
+            EmulationScheme,
+        ),
+        SoftKeys::new(
+            KeySet::from_json(EMULATION_KEYS_JSON).unwrap(),
+            EmulationScheme,
+        ),
+    )
+}
+
+/// Sets the stop flag after `n` journal writes (0: never).
+struct StopAfter {
+    n: usize,
+    seen: AtomicUsize,
+    stop: Arc<AtomicBool>,
+    events: Mutex<Vec<StepEvent>>,
+}
+
+impl Observer for StopAfter {
+    fn step(&self, event: &StepEvent) {
+        self.events.lock().unwrap().push(event.clone());
+        let seen = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.n != 0 && seen >= self.n {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Every ejected card holds exactly the holders' data; each holder exactly once.
+fn check_cards(slots: &[Arc<Mutex<Slot>>], batch: &Batch) {
+    let profile = profile();
+    let base = base();
+    let atr = sscard_emu::cos::BLANK_ATR;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for slot in slots {
+        let mut slot = slot.lock().unwrap();
+        for card in &mut slot.ejected {
+            card.transport().inner.runtime().reset();
+            // Straight to the card, past the crash switch.
+            let ex = &mut Exchange::new(&mut card.transport().inner);
+            let life = EmulatedCos::default().lifecycle(ex).unwrap();
+            if life.state != LifecycleState::Issued {
+                continue;
+            }
+            let got = sscard_ssse::read_basic(ex, &profile, &atr).unwrap();
+            let holder = batch
+                .holders
+                .iter()
+                .find(|h| h.ssn() == got.ssn)
+                .unwrap_or_else(|| panic!("card of unknown holder {got:?}"));
+            let want = holder.to_image(&base, &profile).unwrap();
+            assert_eq!(got, sscard_ssse::BasicInfo::from_image(&want));
+            *seen.entry(got.ssn.clone()).or_default() += 1;
+        }
+    }
+    for h in &batch.holders {
+        assert_eq!(seen.get(h.ssn()), Some(&1), "holder {} cards", h.ssn());
+    }
+}
+
+#[test]
+fn two_readers_issue_twenty_holders_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch(20);
+    let profile = profile();
+    let base = base();
+    let journal =
+        Journal::open_batch(dir.path().join("j.jsonl"), &batch, OnChangedBatch::Refuse).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let crash = Arc::new(Crash {
+        stop: stop.clone(),
+        ..Crash::default()
+    });
+    let slots: Vec<Arc<Mutex<Slot>>> = (0..2).map(|_| Arc::default()).collect();
+    let stations = vec![
+        TestStation::new("r1", slots[0].clone(), crash.clone()),
+        TestStation::new("r2", slots[1].clone(), crash.clone()),
+    ];
+    let config = Config {
+        profile: &profile,
+        base: &base,
+        holders: &batch.holders,
+        journal: &journal,
+        backend: EmulatedCos::default(),
+        algorithm: sscard_crypto::keys::Algorithm::Des3,
+        results: Some(dir.path().join("results")),
+        stop: &stop,
+        invalid_rows: 0,
+    };
+    let observer = StopAfter {
+        n: 0,
+        seen: AtomicUsize::new(0),
+        stop: stop.clone(),
+        events: Mutex::default(),
+    };
+    let summary = engine::run(&config, stations, keys, &observer).unwrap();
+    assert_eq!(summary.issued, 20, "{summary:?}");
+    assert!(summary.failed.is_empty());
+    assert!(!summary.stopped);
+    assert_eq!(summary.readers.len(), 2);
+    // Both readers did work.
+    assert!(summary.readers.iter().all(|r| r.issued > 0), "{summary:?}");
+    assert_eq!(summary.readers.iter().map(|r| r.issued).sum::<usize>(), 20);
+    let s = journal.summary().unwrap();
+    assert_eq!(
+        (s.done, s.failed, s.in_progress, s.not_started),
+        (20, 0, 0, 0)
+    );
+    // Each holder: started, preissued, personalised, verified, done, in that order.
+    let events = observer.events.lock().unwrap();
+    for h in &batch.holders {
+        let steps: Vec<&str> = events
+            .iter()
+            .filter(|e| e.holder == h.ssn())
+            .map(|e| e.step.name())
+            .collect();
+        assert_eq!(
+            steps,
+            ["started", "preissued", "personalised", "verified", "done"]
+        );
+    }
+    // The result files.
+    for h in &batch.holders {
+        let text =
+            std::fs::read_to_string(dir.path().join("results").join(format!("{}.json", h.ssn())))
+                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["result"], "done");
+        assert_eq!(v["holder"], h.ssn());
+        assert_eq!(v["steps"].as_array().unwrap().len(), 5);
+        assert!(v["atr"].as_str().unwrap().starts_with("3B"));
+    }
+    check_cards(&slots, &batch);
+    // The journal parses, and a second run has nothing to do.
+    let parsed = journal::parse(&std::fs::read(dir.path().join("j.jsonl")).unwrap()).unwrap();
+    assert!(!parsed.torn);
+    let journal2 =
+        Journal::open_batch(dir.path().join("j.jsonl"), &batch, OnChangedBatch::Refuse).unwrap();
+    let config = Config {
+        journal: &journal2,
+        ..config
+    };
+    let stations = vec![TestStation::new("r1", slots[0].clone(), crash.clone())];
+    let again = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
+    assert_eq!((again.issued, again.done_before), (0, 20));
+}
+
+/// A tiny deterministic generator (no dependency needed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(self.0 >> 33).unwrap() % n
+    }
+}
+
+#[test]
+fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch(12);
+    let profile = profile();
+    let base = base();
+    let path = dir.path().join("j.jsonl");
+    let slots: Vec<Arc<Mutex<Slot>>> = (0..2).map(|_| Arc::default()).collect();
+    let mut rng = Lcg(0x5eed_1234);
+    let mut half_done_seen = 0;
+    let mut reissued_half_issued = 0;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs < 60, "the batch never finished");
+        let stop = Arc::new(AtomicBool::new(false));
+        let crash = Arc::new(Crash {
+            stop: stop.clone(),
+            ..Crash::default()
+        });
+        // Cut off after a random number of journal writes, or mid-APDU.
+        let last = runs > 8;
+        let by_apdu = rng.below(2) == 0;
+        if !last && by_apdu {
+            crash
+                .after_apdus
+                .store(1 + rng.below(150), Ordering::SeqCst);
+            crash.armed.store(true, Ordering::SeqCst);
+        }
+        let half_issued_before = slots
+            .iter()
+            .filter(|s| {
+                let mut s = s.lock().unwrap();
+                s.current.as_mut().is_some_and(|ex| {
+                    // Straight to the card, past the previous run's crash switch.
+                    let mut direct = Exchange::new(&mut ex.transport().inner);
+                    let st = EmulatedCos::default().lifecycle(&mut direct).unwrap().state;
+                    st == LifecycleState::PrePersonalising
+                })
+            })
+            .count();
+        let journal = Journal::open_batch(&path, &batch, OnChangedBatch::Refuse).unwrap();
+        let stations = vec![
+            TestStation::new("r1", slots[0].clone(), crash.clone()),
+            TestStation::new("r2", slots[1].clone(), crash.clone()),
+        ];
+        let config = Config {
+            profile: &profile,
+            base: &base,
+            holders: &batch.holders,
+            journal: &journal,
+            backend: EmulatedCos::default(),
+            algorithm: sscard_crypto::keys::Algorithm::Des3,
+            results: Some(dir.path().join("results")),
+            stop: &stop,
+            invalid_rows: 0,
+        };
+        let observer = StopAfter {
+            n: if last || by_apdu {
+                0
+            } else {
+                1 + rng.below(20)
+            },
+            seen: AtomicUsize::new(0),
+            stop: stop.clone(),
+            events: Mutex::default(),
+        };
+        let summary = engine::run(&config, stations, keys, &observer).unwrap();
+        assert!(summary.failed.is_empty(), "run {runs}: {summary:?}");
+        half_done_seen += summary.half_done_at_start;
+        if half_issued_before > 0 {
+            reissued_half_issued += half_issued_before;
+        }
+        // No holder is ever recorded done twice within a run.
+        let events = observer.events.lock().unwrap();
+        let mut done = HashMap::new();
+        for e in events.iter().filter(|e| e.step.name() == "done") {
+            *done.entry(e.holder.clone()).or_insert(0) += 1;
+        }
+        assert!(done.values().all(|n| *n == 1));
+        let s = journal.summary().unwrap();
+        drop(journal);
+        if s.done == batch.holders.len() {
+            assert!(!summary.stopped);
+            break;
+        }
+    }
+    assert!(half_done_seen > 0, "no run left a holder half-done");
+    assert!(
+        reissued_half_issued > 0,
+        "no run left a card half-issued (raise the APDU cut-off range)"
+    );
+    // The journal parses (any torn tail aside), every holder done exactly once.
+    let bytes = std::fs::read(&path).unwrap();
+    let parsed = journal::parse(&bytes).unwrap();
+    let mut done = HashMap::new();
+    for e in &parsed.events {
+        if let journal::Event::Step { holder, step, .. } = e {
+            if step.name() == "done" {
+                *done.entry(holder.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    for h in &batch.holders {
+        assert_eq!(done.get(h.ssn()), Some(&1), "holder {}", h.ssn());
+    }
+    let journal = Journal::open_batch(&path, &batch, OnChangedBatch::Refuse).unwrap();
+    for h in &batch.holders {
+        assert!(matches!(
+            journal.state(h.ssn()).unwrap(),
+            HolderState::Done(_)
+        ));
+    }
+    check_cards(&slots, &batch);
+}

@@ -177,6 +177,11 @@ struct EmulateArgs {
     /// apdu-specs/cos-emulated.md). With --state its files, keys and lifecycle persist.
     #[arg(long, conflicts_with_all = ["image", "psam_env"])]
     blank: bool,
+    /// With --blank: a card feeder, as on a printer-encoder. The EJECT command
+    /// (80 EE 01 00, apdu-specs/cos-emulated.md) files the card as DIR/card-NNNN.json
+    /// and puts a fresh blank card in the reader (from the next command on).
+    #[arg(long, value_name = "DIR", requires = "blank")]
+    feeder: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -494,6 +499,14 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
     let log = |line: &str| eprintln!("sscard emulate: {line}");
     let card_result = match args.card {
         CardKind::Sscard if args.blank => blank_card(args.state.as_deref()).and_then(|card| {
+            if let Some(dir) = &args.feeder {
+                let make = Box::new(sscard_emu::blank_card);
+                let card = sscard_emu::feeder::Feeder::new(card, dir, args.state.clone(), make)?;
+                let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
+                    .with_log(log)
+                    .with_quickack(!args.naive);
+                return Ok(bridge.run(&stop)?);
+            }
             let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
                 .with_log(log)
                 .with_quickack(!args.naive);

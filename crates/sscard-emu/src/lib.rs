@@ -39,6 +39,7 @@
 //! end-to-end tests through a real pcscd are in `tools/e2e/`.
 
 pub mod cos;
+pub mod feeder;
 pub mod pboc;
 pub mod persist;
 pub mod psam;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod conn;
+mod issue;
 mod load;
 mod pboc;
 mod pin;
@@ -44,6 +45,8 @@ enum Cmd {
     Read(ReadArgs),
     /// Put an emulated card into pcscd through vsmartcard's vpcd driver, until interrupted.
     Emulate(EmulateArgs),
+    /// Issue a batch of holders on blank cards in card-feeder readers (journaled, resumable).
+    Issue(issue::IssueArgs),
     /// List PC/SC readers and whether they hold a card.
     Readers,
     /// PIN operations.
@@ -197,6 +200,7 @@ fn main() {
     let result = match cli.command {
         Cmd::Read(args) => read(&args),
         Cmd::Emulate(args) => emulate(&args),
+        Cmd::Issue(args) => issue::run(&args),
         Cmd::Readers => conn::list_readers(),
         Cmd::Pin(PinCmd::Verify { card, pin }) => pin_verify(&card, &pin),
         Cmd::Pin(PinCmd::Change(args)) => admin::pin_change(&args),

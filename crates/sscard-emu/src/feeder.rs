@@ -170,8 +170,9 @@ impl Card for Feeder {
         command: &CommandView<'_>,
         reply: &mut Reply<'_>,
     ) -> Result<(), Status> {
-        if command.cla() == EJECT_CLA && command.ins() == EJECT_INS {
-            if command.p1() != EJECT_P1 || command.p2() != 0 {
+        // Only P1 01: `80 EE 00 00` is the COS's ERASE and goes to the card.
+        if command.cla() == EJECT_CLA && command.ins() == EJECT_INS && command.p1() == EJECT_P1 {
+            if command.p2() != 0 {
                 return Err(Status::IncorrectP1P2);
             }
             if !command.data().is_empty() {

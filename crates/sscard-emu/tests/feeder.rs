@@ -22,8 +22,10 @@ fn eject_files_the_card_and_feeds_a_blank_one() {
     assert_eq!(first, sscard_emu::blank_card().unwrap().state());
     assert_eq!(rt.transmit(&EJECT), [0x90, 0x00]);
     assert!(dir.join("card-0002.json").exists());
-    // Wrong P1/P2 and data are refused, nothing filed.
-    assert_eq!(rt.transmit(&[0x80, 0xEE, 0x02, 0x00]), [0x6A, 0x86]);
+    // Wrong P2 and data are refused, nothing filed; other P1 (ERASE is 80 EE 00 00)
+    // reach the card, which wants the transport key first.
+    assert_eq!(rt.transmit(&[0x80, 0xEE, 0x01, 0x01]), [0x6A, 0x86]);
+    assert_eq!(rt.transmit(&[0x80, 0xEE, 0x00, 0x00]), [0x69, 0x82]);
     assert_eq!(
         rt.transmit(&[0x80, 0xEE, 0x01, 0x00, 0x01, 0x00]),
         [0x67, 0x00]

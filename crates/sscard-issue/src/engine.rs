@@ -24,6 +24,14 @@
 //! Any failure records `failed` with the reason, writes the card's result file and
 //! ejects the card (so it is reported, never reused for the next holder).
 //!
+//! # Result files
+//!
+//! With [`Config::results`], each card's attempt ends with `<holder>.json`: holder key,
+//! batch row, reader, ATR, card identification code, the steps with their times, and
+//! `result` (`done`, `failed` with `reason`, or `stopped`). A run stopped between the
+//! journal's last write and the file leaves none: the next run writes it from the
+//! journal (`resumed_from: "recovered"`, the last step only).
+//!
 //! # Stopping and resuming
 //!
 //! The stop flag is looked at after every journal write and before each holder: a
@@ -60,7 +68,7 @@ use sscard_ssse::security::{external_authenticate, CardContext, SecurityModule};
 
 use crate::batch::Holder;
 use crate::cos::{pre_personalise, reissue, CosBackend, IssuePlan, KeyWrap, LifecycleState};
-use crate::journal::{CardIdentity, HalfDone, Journal, JournalError, Step};
+use crate::journal::{CardIdentity, HalfDone, HolderState, Journal, JournalError, Step};
 
 /// The files the engine personalises and verifies.
 pub const PERSONALISED_FILES: [&str; 2] = ["SSSE/EF05", "SSSE/EF06"];
@@ -384,9 +392,18 @@ impl Attempt<'_> {
         result: &'static str,
         reason: Option<String>,
     ) -> Result<(), EngineError> {
-        let Some(dir) = &shared.config.results else {
-            return Ok(());
-        };
+        match &shared.config.results {
+            Some(dir) => self.write_file(dir, result, reason),
+            None => Ok(()),
+        }
+    }
+
+    fn write_file(
+        &self,
+        dir: &std::path::Path,
+        result: &'static str,
+        reason: Option<String>,
+    ) -> Result<(), EngineError> {
         let file = ResultFile {
             holder: self.holder.ssn(),
             row: self.holder.row(),
@@ -431,6 +448,7 @@ where
 {
     let started = Instant::now();
     let journal = config.journal;
+    recover_results(config)?;
     let before = journal.summary()?;
     let half_done = journal.half_done()?;
     let shared = Shared {
@@ -485,6 +503,43 @@ where
         elapsed_ms: millis(started.elapsed()),
         readers,
     })
+}
+
+/// Writes the result file of each finished holder that has none: the run that
+/// finished it stopped between the journal write and the result file. Such a file has
+/// only the last step, and says it was recovered.
+fn recover_results<B>(config: &Config<'_, B>) -> Result<(), EngineError> {
+    let Some(dir) = &config.results else {
+        return Ok(());
+    };
+    for holder in config.holders {
+        let path = dir.join(format!("{}.json", holder.ssn()));
+        if path.exists() {
+            continue;
+        }
+        let (progress, result) = match config.journal.state(holder.ssn())? {
+            HolderState::Done(p) => (p, "done"),
+            HolderState::Failed(p) => (p, "failed"),
+            _ => continue,
+        };
+        let reason = match &progress.last {
+            Step::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let attempt = Attempt {
+            holder,
+            reader: &progress.reader,
+            card: progress.card.clone(),
+            reached: rank(&progress.last),
+            resumed_from: Some("recovered"),
+            steps: vec![StepRecord {
+                step: progress.last.name(),
+                ts_ms: progress.ts_ms,
+            }],
+        };
+        attempt.write_file(dir, result, reason)?;
+    }
+    Ok(())
 }
 
 fn worker<S, B, W, M, F>(

@@ -312,9 +312,20 @@ fn two_readers_issue_twenty_holders_once_each() {
         journal: &journal2,
         ..config
     };
+    // A run killed between `done` and the result file: the next run writes it.
+    let lost = dir
+        .path()
+        .join("results")
+        .join(format!("{}.json", batch.holders[3].ssn()));
+    std::fs::remove_file(&lost).unwrap();
     let stations = vec![TestStation::new("r1", slots[0].clone(), crash.clone())];
     let again = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
     assert_eq!((again.issued, again.done_before), (0, 20));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lost).unwrap()).unwrap();
+    assert_eq!(v["result"], "done");
+    assert_eq!(v["resumed_from"], "recovered");
+    assert_eq!(v["steps"][0]["step"], "done");
 }
 
 /// A tiny deterministic generator (no dependency needed).

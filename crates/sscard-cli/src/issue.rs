@@ -321,9 +321,16 @@ pub fn run(args: &IssueArgs) -> Result<()> {
             "reader {:?}: {} issued, {} failed, {} resumed, {:.1} cards/min",
             r.reader, r.issued, r.failed, r.resumed, r.cards_per_min
         );
+        if let Some(e) = &r.error {
+            println!("  stopped early: {e}");
+        }
     }
     if summary.stopped {
         bail!("stopped before the batch was through; rerun to resume");
+    }
+    let broken = summary.readers.iter().filter(|r| r.error.is_some()).count();
+    if broken > 0 {
+        bail!("{broken} readers stopped early");
     }
     if !summary.failed.is_empty() {
         bail!("{} holders failed", summary.failed.len());

@@ -6,10 +6,11 @@
 //!
 //! Each [`Station`] (a reader with its card feeder) runs on its own thread:
 //!
-//! 1. take a holder: first a half-done holder whose last step was on this reader (its
+//! 1. wait for a card ([`Station::card`]; an error stops this reader, recorded in
+//!    [`ReaderSummary::error`], with no holder claimed);
+//! 2. take a holder: first a half-done holder whose last step was on this reader (its
 //!    card is still in the reader), else [`Journal::claim_next`] (which records
 //!    `started`);
-//! 2. wait for a card ([`Station::card`]);
 //! 3. pre-personalise it ([`pre_personalise`]; a half-issued card of a resumed holder
 //!    goes through [`reissue`]) and record `preissued` with the card's ATR and
 //!    identification code;
@@ -210,6 +211,8 @@ pub struct ReaderSummary {
     pub elapsed_ms: u64,
     /// Issued cards per minute.
     pub cards_per_min: f64,
+    /// Why the reader stopped early (no card came, the reader went away).
+    pub error: Option<String>,
 }
 
 /// The run's outcome.
@@ -564,6 +567,22 @@ where
     let mut backend = shared.config.backend.clone();
     let journal = shared.config.journal;
     while !shared.stopping() {
+        let half_done_here = shared
+            .half_done
+            .lock()
+            .is_ok_and(|l| l.iter().any(|h| h.progress.reader == reader));
+        if !half_done_here && journal.next_holders()?.is_empty() {
+            break;
+        }
+        // A card first: a reader without cards claims no holder.
+        match station.card() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                summary.error = Some(e);
+                break;
+            }
+        }
         let (key, resume) = match shared.take_half_done(&reader) {
             Some(h) => {
                 journal.claim(&h.holder, &reader)?;

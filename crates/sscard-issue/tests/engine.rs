@@ -145,6 +145,9 @@ impl Station for TestStation {
     }
 
     fn card(&mut self) -> Result<Option<Card<'_, Flaky, Self::Trace>>, String> {
+        if self.name.starts_with("broken") {
+            return Err("no card came in 10 s".into());
+        }
         if self.current.is_none() {
             let card = sscard_emu::blank_card().map_err(|e| e.to_string())?;
             self.current = Some(Exchange::new(Flaky {
@@ -454,5 +457,51 @@ fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
             HolderState::Done(_)
         ));
     }
+    check_cards(&slots, &batch);
+}
+
+#[test]
+fn a_reader_without_cards_stops_without_failing_holders() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch(6);
+    let profile = profile();
+    let base = base();
+    let journal =
+        Journal::open_batch(dir.path().join("j.jsonl"), &batch, OnChangedBatch::Refuse).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let crash = Arc::new(Crash {
+        stop: stop.clone(),
+        ..Crash::default()
+    });
+    let slots: Vec<Arc<Mutex<Slot>>> = (0..2).map(|_| Arc::default()).collect();
+    let stations = vec![
+        TestStation::new("broken", slots[0].clone(), crash.clone()),
+        TestStation::new("r2", slots[1].clone(), crash.clone()),
+    ];
+    let config = Config {
+        profile: &profile,
+        base: &base,
+        holders: &batch.holders,
+        journal: &journal,
+        backend: EmulatedCos::default(),
+        algorithm: sscard_crypto::keys::Algorithm::Des3,
+        results: None,
+        stop: &stop,
+        invalid_rows: 2,
+    };
+    let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
+    assert_eq!(summary.issued, 6);
+    assert!(summary.failed.is_empty());
+    assert_eq!(summary.skipped_invalid, 2);
+    let broken = summary
+        .readers
+        .iter()
+        .find(|r| r.reader == "broken")
+        .unwrap();
+    assert_eq!(broken.issued, 0);
+    assert_eq!(broken.error.as_deref(), Some("no card came in 10 s"));
+    let r2 = summary.readers.iter().find(|r| r.reader == "r2").unwrap();
+    assert_eq!((r2.issued, r2.error.as_deref()), (6, None));
+    assert!(r2.cards_per_min > 0.0);
     check_cards(&slots, &batch);
 }

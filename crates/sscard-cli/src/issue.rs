@@ -12,13 +12,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use sscard_apdu::trace::NoTrace;
-use sscard_apdu::{Exchange, Status};
+use sscard_apdu::{Exchange, Status, Transport};
 use sscard_crypto::kdf::EmulationScheme;
 use sscard_crypto::keys::Algorithm;
 use sscard_emu::feeder::EJECT;
@@ -28,7 +28,7 @@ use sscard_issue::batch::{Batch, BatchError, Mode, Options, TextEncoding};
 use sscard_issue::cos::{EmulatedCos, SoftKeyWrap, TransportKey};
 use sscard_issue::engine::{self, Card, Config, Observer, Station, StationResult, StepEvent};
 use sscard_issue::journal::{Journal, OnChangedBatch, Step};
-use sscard_pcsc::{Disposition, PcscCard, Readers};
+use sscard_pcsc::{Disposition, PcscCard, PcscError, Readers};
 use sscard_ssse::security::SoftKeys;
 
 use crate::conn;
@@ -72,24 +72,40 @@ pub struct IssueArgs {
     accept_changed_batch: bool,
 }
 
+/// A PC/SC card whose APDUs are counted (for the summary and `benches/issue.sh`).
+struct Counted {
+    card: PcscCard,
+    apdus: Arc<AtomicU64>,
+}
+
+impl Transport for Counted {
+    type Error = PcscError;
+
+    fn transmit(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, PcscError> {
+        self.apdus.fetch_add(1, Ordering::Relaxed);
+        self.card.transmit(command, response)
+    }
+}
+
 /// A PC/SC reader with a card feeder.
 struct PcscStation {
     name: String,
     readers: Readers,
-    card: Option<(Exchange<PcscCard, NoTrace>, Vec<u8>)>,
+    card: Option<(Exchange<Counted, NoTrace>, Vec<u8>)>,
     wait: Duration,
     stop: Arc<AtomicBool>,
+    apdus: Arc<AtomicU64>,
 }
 
 impl Station for PcscStation {
-    type Transport = PcscCard;
+    type Transport = Counted;
     type Trace = NoTrace;
 
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn card(&mut self) -> StationResult<Option<Card<'_, PcscCard, NoTrace>>> {
+    fn card(&mut self) -> StationResult<Option<Card<'_, Counted, NoTrace>>> {
         if self.card.is_none() {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(None);
@@ -102,7 +118,11 @@ impl Station for PcscStation {
                 .connect(&self.name)
                 .map_err(|e| format!("connect: {e}"))?;
             let atr = pcsc.cached_atr().to_vec();
-            self.card = Some((Exchange::new(pcsc), atr));
+            let counted = Counted {
+                card: pcsc,
+                apdus: self.apdus.clone(),
+            };
+            self.card = Some((Exchange::new(counted), atr));
         }
         Ok(self.card.as_mut().map(|(ex, atr)| Card {
             atr: atr.clone(),
@@ -119,8 +139,8 @@ impl Station for PcscStation {
             .transceive(&EJECT, &mut buf)
             .map(|r| r.status)
             .map_err(|e| format!("EJECT: {e}"));
-        let (pcsc, _) = ex.into_parts();
-        if let Err((_, e)) = pcsc.disconnect(Disposition::UnpowerCard) {
+        let (counted, _) = ex.into_parts();
+        if let Err((_, e)) = counted.card.disconnect(Disposition::UnpowerCard) {
             eprintln!(
                 "sscard: warning: disconnect from {:?} failed: {e}",
                 self.name
@@ -266,6 +286,7 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         .context("installing the Ctrl-C handler")?;
     }
     let wait = Duration::try_from_secs_f64(args.wait).context("--wait must be seconds")?;
+    let apdus = Arc::new(AtomicU64::new(0));
     let stations = args
         .readers
         .iter()
@@ -275,6 +296,7 @@ pub fn run(args: &IssueArgs) -> Result<()> {
             card: None,
             wait,
             stop: stop.clone(),
+            apdus: apdus.clone(),
         })
         .collect();
     let keys = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON).context("built-in key set")?;
@@ -315,7 +337,15 @@ pub fn run(args: &IssueArgs) -> Result<()> {
     for (holder, step, reader) in &summary.half_done_left {
         println!("  left half-done: {holder} (last step {step} on {reader:?})");
     }
-    println!("elapsed: {:.1} s", summary.elapsed_ms as f64 / 1000.0);
+    println!("elapsed: {:.3} s", summary.elapsed_ms as f64 / 1000.0);
+    let sent = apdus.load(Ordering::Relaxed);
+    #[allow(clippy::cast_precision_loss)]
+    let per_card = if summary.issued > 0 {
+        sent as f64 / summary.issued as f64
+    } else {
+        0.0
+    };
+    println!("apdus: {sent} ({per_card:.1} per issued card)");
     for r in &summary.readers {
         println!(
             "reader {:?}: {} issued, {} failed, {} resumed, {:.1} cards/min",

@@ -159,5 +159,37 @@ out=$(issue 60; cat "$tmp/run.log")
 grep -q "^issued: 0$" <<<"$out" && grep -q "^done before this run: $HOLDERS$" <<<"$out"
 check "a rerun of the finished batch issues nothing" $?
 
+# Ctrl-C (SIGINT) on a fresh journal: the run stops after the journal write it is in,
+# says so, exits non-zero, leaves no torn line; a rerun finishes the batch.
+: >"$tmp/run.log"
+"$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal-int.jsonl" \
+	--reader "$READER0" --reader "$READER1" --soft-keys --wait 10 >>"$tmp/run.log" 2>&1 &
+pid=$!
+sscard_track_pid "$pid" "sscard issue (Ctrl-C run)"
+for _ in $(seq 3000); do
+	(($(wc -l <"$tmp/journal-int.jsonl" 2>/dev/null || echo 0) >= 20)) && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.01
+done
+kill -INT "$pid" 2>/dev/null
+for _ in $(seq 100); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+lines=$(wc -l <"$tmp/journal-int.jsonl")
+((rc == 1)) && grep -q "stopped before the batch was through" "$tmp/run.log" &&
+	[[ $(tail -c 1 "$tmp/journal-int.jsonl" | od -An -c | tr -d ' ') == '\n' ]] &&
+	((lines < 5 * HOLDERS + 1))
+check "Ctrl-C stops after a whole journal line, exit 1 ($lines lines, exit $rc)" $?
+: >"$tmp/run.log"
+timeout -k 5 300 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal-int.jsonl" \
+	--reader "$READER0" --reader "$READER1" --soft-keys --wait 10 >>"$tmp/run.log" 2>&1
+rc=$?
+((rc == 0)) && [[ $(grep -c '"step":"done"' "$tmp/journal-int.jsonl") == "$HOLDERS" ]]
+check "the rerun after Ctrl-C finishes the batch, every holder done once" $?
+
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -66,6 +66,9 @@ pub struct IssueArgs {
     /// Seconds to wait for a card in a reader.
     #[arg(long, default_value_t = 30.0)]
     wait: f64,
+    /// Also issue the holders whose last attempt failed (on new blank cards).
+    #[arg(long)]
+    retry_failed: bool,
     /// Accept a batch file that changed since the journal was started (holders keep
     /// their state by ID number).
     #[arg(long)]
@@ -269,6 +272,21 @@ pub fn run(args: &IssueArgs) -> Result<()> {
     };
     let journal = Journal::open_batch(&journal_path, &batch, on_change)
         .with_context(|| format!("journal {}", journal_path.display()))?;
+    for h in journal.failed()? {
+        let reason = match &h.progress.last {
+            Step::Failed { reason } => reason.as_str(),
+            _ => "",
+        };
+        eprintln!(
+            "failed before: {} ({reason}){}",
+            h.holder,
+            if args.retry_failed {
+                "; retrying"
+            } else {
+                "; --retry-failed issues it again"
+            }
+        );
+    }
     for h in journal.half_done()? {
         eprintln!(
             "half-done: {} (last step {} on reader {:?})",
@@ -317,6 +335,7 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         results: args.results.clone(),
         stop: &stop,
         invalid_rows: batch.errors.len(),
+        retry_failed: args.retry_failed,
     };
     let progress = Progress {
         tty: std::io::stderr().is_terminal(),

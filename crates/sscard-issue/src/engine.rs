@@ -163,6 +163,9 @@ pub struct Config<'a, B> {
     pub stop: &'a AtomicBool,
     /// Rows of the batch file refused by validation (for the summary).
     pub invalid_rows: usize,
+    /// Also issue the holders whose last attempt failed (on a new card), after the
+    /// half-done ones and before the holders not started.
+    pub retry_failed: bool,
 }
 
 impl<B> core::fmt::Debug for Config<'_, B> {
@@ -310,6 +313,7 @@ struct Shared<'a, B> {
     failed: Mutex<Vec<(String, String)>>,
     half_done_at_start: usize,
     half_done: Mutex<Vec<HalfDone>>,
+    retry: Mutex<Vec<String>>,
     observer: &'a dyn Observer,
 }
 
@@ -454,14 +458,27 @@ where
     recover_results(config)?;
     let before = journal.summary()?;
     let half_done = journal.half_done()?;
+    let retry = if config.retry_failed {
+        journal.failed()?.into_iter().map(|h| h.holder).collect()
+    } else {
+        Vec::new()
+    };
     let shared = Shared {
         config,
         started,
-        total: before.holders.saturating_sub(before.done),
+        total: before
+            .holders
+            .saturating_sub(before.done)
+            .saturating_sub(if config.retry_failed {
+                0
+            } else {
+                before.failed
+            }),
         done: AtomicUsize::new(0),
         failed: Mutex::new(Vec::new()),
         half_done_at_start: half_done.len(),
         half_done: Mutex::new(half_done),
+        retry: Mutex::new(retry),
         observer,
     };
     let results: Vec<Result<ReaderSummary, EngineError>> = std::thread::scope(|scope| {
@@ -571,7 +588,8 @@ where
             .half_done
             .lock()
             .is_ok_and(|l| l.iter().any(|h| h.progress.reader == reader));
-        if !half_done_here && journal.next_holders()?.is_empty() {
+        let retry_left = shared.retry.lock().is_ok_and(|l| !l.is_empty());
+        if !half_done_here && !retry_left && journal.next_holders()?.is_empty() {
             break;
         }
         // A card first: a reader without cards claims no holder.
@@ -589,9 +607,15 @@ where
                 summary.resumed += 1;
                 (h.holder, Some(h.progress.last))
             }
-            None => match journal.claim_next(&reader)? {
-                Some(key) => (key, None),
-                None => break,
+            None => match shared.retry.lock().ok().and_then(|mut l| l.pop()) {
+                Some(key) => {
+                    journal.claim(&key, &reader)?;
+                    (key, None)
+                }
+                None => match journal.claim_next(&reader)? {
+                    Some(key) => (key, None),
+                    None => break,
+                },
             },
         };
         let Some(holder) = shared.config.holders.iter().find(|h| h.ssn() == key) else {

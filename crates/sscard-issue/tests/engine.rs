@@ -261,6 +261,7 @@ fn two_readers_issue_twenty_holders_once_each() {
         results: Some(dir.path().join("results")),
         stop: &stop,
         invalid_rows: 0,
+        retry_failed: false,
     };
     let observer = StopAfter {
         n: 0,
@@ -400,6 +401,7 @@ fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
             results: Some(dir.path().join("results")),
             stop: &stop,
             invalid_rows: 0,
+            retry_failed: false,
         };
         let observer = StopAfter {
             n: if last || by_apdu {
@@ -488,6 +490,7 @@ fn a_reader_without_cards_stops_without_failing_holders() {
         results: None,
         stop: &stop,
         invalid_rows: 2,
+        retry_failed: false,
     };
     let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
     assert_eq!(summary.issued, 6);
@@ -504,4 +507,84 @@ fn a_reader_without_cards_stops_without_failing_holders() {
     assert_eq!((r2.issued, r2.error.as_deref()), (6, None));
     assert!(r2.cards_per_min > 0.0);
     check_cards(&slots, &batch);
+}
+
+#[test]
+fn a_card_that_is_not_blank_fails_its_holder_is_ejected_and_the_holder_is_retried_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch(3);
+    let profile = profile();
+    let base = base();
+    let stop = Arc::new(AtomicBool::new(false));
+    let crash = Arc::new(Crash {
+        stop: stop.clone(),
+        ..Crash::default()
+    });
+    let slot: Arc<Mutex<Slot>> = Arc::default();
+    // An issued card (the sample card) on top of the feeder's stack.
+    slot.lock().unwrap().current = Some(Exchange::new(Flaky {
+        inner: EmulatedReader::new(Runtime::new(SsCard::new(&profile, &base).unwrap())),
+        crash: crash.clone(),
+        apdus: Arc::default(),
+    }));
+    let path = dir.path().join("j.jsonl");
+    let results = dir.path().join("results");
+    let run = |retry_failed: bool| {
+        let journal = Journal::open_batch(&path, &batch, OnChangedBatch::Refuse).unwrap();
+        let config = Config {
+            profile: &profile,
+            base: &base,
+            holders: &batch.holders,
+            journal: &journal,
+            backend: EmulatedCos::default(),
+            algorithm: sscard_crypto::keys::Algorithm::Des3,
+            results: Some(results.clone()),
+            stop: &stop,
+            invalid_rows: 0,
+            retry_failed,
+        };
+        let stations = vec![TestStation::new("r1", slot.clone(), crash.clone())];
+        let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
+        (summary, journal.summary().unwrap())
+    };
+    let first = batch.holders[0].ssn().to_owned();
+    let (summary, journal) = run(false);
+    assert_eq!(summary.issued, 2);
+    assert_eq!(summary.failed.len(), 1);
+    assert_eq!(summary.failed[0].0, first);
+    assert!(
+        summary.failed[0].1.contains("not blank"),
+        "{:?}",
+        summary.failed
+    );
+    assert_eq!((journal.done, journal.failed), (2, 1));
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join(format!("{first}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["result"], "failed");
+    assert!(v["reason"].as_str().unwrap().contains("not blank"));
+    // The card was ejected (reported, not reused): first out, still the sample card.
+    {
+        let mut s = slot.lock().unwrap();
+        assert_eq!(s.ejected.len(), 3);
+        let card = &mut s.ejected[0];
+        let ex = &mut Exchange::new(&mut card.transport().inner);
+        let got = sscard_ssse::read_basic(ex, &profile, &sscard_emu::cos::BLANK_ATR).unwrap();
+        assert_eq!(got, sscard_ssse::BasicInfo::from_image(&base));
+    }
+    // Without retry_failed a rerun leaves the failed holder alone.
+    let (summary, journal) = run(false);
+    assert_eq!((summary.issued, summary.failed.len()), (0, 0));
+    assert_eq!(journal.failed, 1);
+    // With it, the holder gets a new blank card.
+    let (summary, journal) = run(true);
+    assert_eq!((summary.issued, summary.failed.len()), (1, 0));
+    assert_eq!((journal.done, journal.failed), (3, 0));
+    let mut s = slot.lock().unwrap();
+    assert_eq!(s.ejected.len(), 4);
+    let card = s.ejected.last_mut().unwrap();
+    let ex = &mut Exchange::new(&mut card.transport().inner);
+    let got = sscard_ssse::read_basic(ex, &profile, &sscard_emu::cos::BLANK_ATR).unwrap();
+    assert_eq!(got.ssn, first);
 }

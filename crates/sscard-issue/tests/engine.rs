@@ -62,6 +62,8 @@ fn batch(n: usize) -> Batch {
 struct Crash {
     after_apdus: AtomicUsize,
     armed: AtomicBool,
+    /// The next eject goes through, then the power goes (before `done` is written).
+    at_eject: AtomicBool,
     stop: Arc<AtomicBool>,
 }
 
@@ -165,6 +167,10 @@ impl Station for TestStation {
     fn eject(&mut self) -> Result<(), String> {
         let card = self.current.take().ok_or("no card")?;
         self.slot.lock().unwrap().ejected.push(card);
+        if self.crash.at_eject.swap(false, Ordering::SeqCst) {
+            self.crash.stop.store(true, Ordering::SeqCst);
+            return Err("power cut after the eject".into());
+        }
         Ok(())
     }
 }
@@ -347,13 +353,27 @@ impl Lcg {
 
 #[test]
 fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
+    let mut resumed_after_eject = 0;
+    for seed in [0x5eed_1234, 7, 0xdead_beef, 42] {
+        resumed_after_eject += kill_and_resume(seed);
+    }
+    assert!(
+        resumed_after_eject > 0,
+        "no run was cut off right after an eject"
+    );
+}
+
+/// Runs the batch, cut off at random, until it is through; returns how many holders
+/// were finished from `verified` after a cut right after their card's eject.
+fn kill_and_resume(seed: u64) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let batch = batch(12);
     let profile = profile();
     let base = base();
     let path = dir.path().join("j.jsonl");
     let slots: Vec<Arc<Mutex<Slot>>> = (0..2).map(|_| Arc::default()).collect();
-    let mut rng = Lcg(0x5eed_1234);
+    let mut rng = Lcg(seed);
+    let mut after_eject = 0;
     let mut half_done_seen = 0;
     let mut reissued_half_issued = 0;
     let mut runs = 0;
@@ -367,13 +387,16 @@ fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
         });
         // Cut off after a random number of journal writes, or mid-APDU.
         let last = runs > 8;
-        let by_apdu = rng.below(2) == 0;
+        let mode = rng.below(3);
+        let by_apdu = mode == 0;
         if !last && by_apdu {
             crash
                 .after_apdus
                 .store(1 + rng.below(150), Ordering::SeqCst);
             crash.armed.store(true, Ordering::SeqCst);
         }
+        let at_eject = !last && mode == 1;
+        crash.at_eject.store(at_eject, Ordering::SeqCst);
         let half_issued_before = slots
             .iter()
             .filter(|s| {
@@ -387,6 +410,10 @@ fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
             })
             .count();
         let journal = Journal::open_batch(&path, &batch, OnChangedBatch::Refuse).unwrap();
+        let empty: Vec<bool> = slots
+            .iter()
+            .map(|s| s.lock().unwrap().current.is_none())
+            .collect();
         let stations = vec![
             TestStation::new("r1", slots[0].clone(), crash.clone()),
             TestStation::new("r2", slots[1].clone(), crash.clone()),
@@ -404,7 +431,7 @@ fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
             retry_failed: false,
         };
         let observer = StopAfter {
-            n: if last || by_apdu {
+            n: if last || by_apdu || at_eject {
                 0
             } else {
                 1 + rng.below(20)
@@ -413,8 +440,22 @@ fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
             stop: stop.clone(),
             events: Mutex::default(),
         };
+        let verified_before: Vec<String> = journal
+            .half_done()
+            .unwrap()
+            .into_iter()
+            .filter(|h| h.progress.last.name() == "verified")
+            // Its card is out of the reader: the reader is empty.
+            .filter(|h| empty[usize::from(h.progress.reader != "r1")])
+            .map(|h| h.holder)
+            .collect();
         let summary = engine::run(&config, stations, keys, &observer).unwrap();
         assert!(summary.failed.is_empty(), "run {runs}: {summary:?}");
+        // A holder cut off after its card's eject: finished without a new card.
+        after_eject += verified_before
+            .iter()
+            .filter(|h| matches!(journal.state(h).unwrap(), HolderState::Done(_)))
+            .count();
         half_done_seen += summary.half_done_at_start;
         if half_issued_before > 0 {
             reissued_half_issued += half_issued_before;
@@ -460,6 +501,7 @@ fn killed_and_resumed_runs_issue_every_holder_exactly_once() {
         ));
     }
     check_cards(&slots, &batch);
+    after_eject
 }
 
 #[test]

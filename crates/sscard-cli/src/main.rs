@@ -3,6 +3,7 @@
 
 mod admin;
 mod conn;
+mod issue;
 mod load;
 mod pboc;
 mod pin;
@@ -45,6 +46,8 @@ enum Cmd {
     Read(ReadArgs),
     /// Put an emulated card into pcscd through vsmartcard's vpcd driver, until interrupted.
     Emulate(EmulateArgs),
+    /// Issue a batch of holders on blank cards in card-feeder readers (journaled, resumable).
+    Issue(issue::IssueArgs),
     /// List PC/SC readers and whether they hold a card.
     Readers,
     /// PIN operations.
@@ -181,6 +184,11 @@ struct EmulateArgs {
     /// apdu-specs/cos-emulated.md). With --state its files, keys and lifecycle persist.
     #[arg(long, conflicts_with_all = ["image", "psam_env"])]
     blank: bool,
+    /// With --blank: a card feeder, as on a printer-encoder. The EJECT command
+    /// (80 EE 01 00, apdu-specs/cos-emulated.md) files the card as DIR/card-NNNN.json
+    /// and puts a fresh blank card in the reader (from the next command on).
+    #[arg(long, value_name = "DIR", requires = "blank")]
+    feeder: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -196,6 +204,7 @@ fn main() {
     let result = match cli.command {
         Cmd::Read(args) => read(&args),
         Cmd::Emulate(args) => emulate(&args),
+        Cmd::Issue(args) => issue::run(&args),
         Cmd::Readers => conn::list_readers(),
         Cmd::Pin(PinCmd::Verify { card, pin }) => pin_verify(&card, &pin),
         Cmd::Pin(PinCmd::Change(args)) => admin::pin_change(&args),
@@ -499,6 +508,14 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
     let log = |line: &str| eprintln!("sscard emulate: {line}");
     let card_result = match args.card {
         CardKind::Sscard if args.blank => blank_card(args.state.as_deref()).and_then(|card| {
+            if let Some(dir) = &args.feeder {
+                let make = Box::new(sscard_emu::blank_card);
+                let card = sscard_emu::feeder::Feeder::new(card, dir, args.state.clone(), make)?;
+                let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
+                    .with_log(log)
+                    .with_quickack(!args.naive);
+                return Ok(bridge.run(&stop)?);
+            }
             let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
                 .with_log(log)
                 .with_quickack(!args.naive);

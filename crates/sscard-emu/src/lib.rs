@@ -21,6 +21,8 @@
 //!   [`runtime::ResponsePager`]; malformed APDUs answered with status words.
 //! * [`reader::EmulatedReader`]: the card in process behind the terminal `Transport`.
 //! * [`vpcd::VpcdBridge`]: the card in pcscd through vsmartcard's vpcd driver.
+//! * [`feeder::Feeder`]: a card feeder around blank cards, as on a printer-encoder:
+//!   the EJECT command (`80 EE 01 00`) files the issued card and feeds a blank one.
 //!
 //! # Features
 //!
@@ -35,10 +37,11 @@
 //! cryptograms are the card's), every status word, and arbitrary APDUs;
 //! `tests/pboc.rs` drives the bank application on the combined card through APDU bytes
 //! and recomputes its cryptograms, ARPCs, script MACs and SM2 signatures independently;
-//! `tests/vpcd.rs` speaks the vpcd protocol to the bridge over a loopback socket. The
+//! `tests/feeder.rs` ejects cards through the feeder; `tests/vpcd.rs` speaks the vpcd protocol to the bridge over a loopback socket. The
 //! end-to-end tests through a real pcscd are in `tools/e2e/`.
 
 pub mod cos;
+pub mod feeder;
 pub mod pboc;
 pub mod persist;
 pub mod psam;

@@ -7,6 +7,8 @@
 //! * [`batch`]: holder batch files (CSV and JSON) and their validation.
 //! * [`journal`]: the append-only, fsync'd issuance journal that makes a batch
 //!   resumable after any interruption without issuing a holder twice.
+//! * [`engine`]: the batch engine: one thread per reader, each card pre-personalised,
+//!   personalised, read back and verified, every step journaled; stop and resume.
 //! * [`verify`]: checks an issued card against its issuance record: data items, keys
 //!   by authentication, the PIN's initial state.
 //!
@@ -14,5 +16,6 @@
 
 pub mod batch;
 pub mod cos;
+pub mod engine;
 pub mod journal;
 pub mod verify;

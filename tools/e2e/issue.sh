@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Batch issuance through the real pcscd: two blank emulated cards with card feeders
+# (`sscard emulate --blank --feeder DIR`, one per vpcd slot) and `sscard issue` across
+# both readers on a generated batch of valid holders plus two invalid rows. `sscard
+# issue` is first killed with SIGKILL at random points a few times and rerun on the same
+# journal; the last run must finish the batch. Then: every holder is `done` exactly once
+# in the journal, exactly one filed card (DIR/card-NNNN.json) carries each holder's ID
+# number, every result file says done, and the invalid rows were reported with their
+# row numbers.
+#
+# Needs target/release/sscard (or SSCARD_BIN). Prints "N passed, M failed".
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+# shellcheck source=SCRIPTDIR/../lib/pcscd.sh
+source "$ROOT/tools/lib/pcscd.sh"
+
+BIN=${SSCARD_BIN:-target/release/sscard}
+HOLDERS=${SSCARD_ISSUE_HOLDERS:-24}
+KILLS=${SSCARD_ISSUE_KILLS:-4}
+READER0="$SSCARD_FRIENDLYNAME 00 00"
+READER1="$SSCARD_FRIENDLYNAME 00 01"
+passed=0
+failed=0
+check() { # check DESCRIPTION STATUS
+	if [[ $2 == 0 ]]; then
+		echo "ok   $1"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $1"
+		failed=$((failed + 1))
+	fi
+}
+
+tmp=$(mktemp -d)
+trap 'sscard_pcscd_stop; [[ -n ${SSCARD_KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40500}")
+sscard_pcscd_start "$tmp/pcscd" "$port" >&2
+
+for slot in 0 1; do
+	timeout -k 5 600 "$BIN" emulate --blank --feeder "$tmp/feeder$slot" --port $((port + slot)) \
+		2>>"$tmp/emulator$slot.log" &
+	sscard_track_pid $! "sscard emulate --blank --feeder (slot $slot)"
+done
+for r in "$READER0" "$READER1"; do
+	sscard_wait_card "$r" 10 >/dev/null
+done
+
+# The batch: valid holders (ID numbers with their GB 11643 check character), and two
+# invalid rows (a wrong check character at row 5, gender 3 at row 12).
+python3 - "$HOLDERS" >"$tmp/batch.csv" <<'EOF'
+import sys
+n = int(sys.argv[1])
+W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+def ssn(i):
+    body = "11010119850607%03d" % (200 + i)
+    s = sum(int(d) * w for d, w in zip(body, W))
+    return body + "10X98765432"[s % 11]
+print("ssn,name,gender,nation,card_number,issue_date,expiry_date")
+rows = []
+for i in range(n):
+    g = "1" if (200 + i) % 2 == 1 else "2"
+    rows.append("%s,持卡人%d,%s,01,C%08d,20240315,20340315" % (ssn(i), i, g, i))
+bad = ssn(600)
+bad = bad[:17] + ("0" if bad[17] != "0" else "1")
+rows.insert(4, "%s,坏校验,1,01,D00000001,20240315,20340315" % bad)
+rows.insert(11, "%s,坏性别,3,01,D00000002,20240315,20340315" % ssn(700))
+print("\n".join(rows))
+EOF
+
+set +e
+issue() { # issue LIMIT [TIMEOUT-OPTIONS] → sscard issue on both readers, output to $tmp/run.log
+	timeout -k 5 "${@:2}" "$1" "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal.jsonl" \
+		--results "$tmp/results" --reader "$READER0" --reader "$READER1" --soft-keys --wait 10 \
+		>>"$tmp/run.log" 2>&1
+}
+
+# Killed with SIGKILL (no chance to finish a step) once the journal has a random
+# number of lines, then resumed on the same journal. The killed runs are bounded by the
+# polling loop (30 s), the last one by timeout.
+lines() { wc -l <"$tmp/journal.jsonl" 2>/dev/null || echo 0; }
+for k in $(seq "$KILLS"); do
+	target=$(($(lines) + 2 + RANDOM % 40))
+	"$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal.jsonl" \
+		--results "$tmp/results" --reader "$READER0" --reader "$READER1" --soft-keys --wait 10 \
+		>>"$tmp/run.log" 2>&1 &
+	pid=$!
+	sscard_track_pid "$pid" "sscard issue (run $k)"
+	for _ in $(seq 3000); do
+		(($(lines) >= target)) && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	echo "run $k killed at journal line $(lines) (target $target)"
+done
+: >"$tmp/run.log"
+issue 300
+rc=$?
+cat "$tmp/run.log"
+check "the last sscard issue run finishes the batch (exit 0)" "$rc"
+
+grep -q "invalid: row 5 (line 6): .*check" "$tmp/run.log"
+check "the bad check character is reported with its row number (row 5)" $?
+grep -q "invalid: row 12 (line 13): .*" "$tmp/run.log"
+check "the bad gender is reported with its row number (row 12)" $?
+grep -q "^failed: 0$" "$tmp/run.log"
+check "no holder failed" $?
+
+python3 - "$tmp" "$HOLDERS" <<'EOF'
+import glob, json, sys
+tmp, n = sys.argv[1], int(sys.argv[2])
+W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+def ssn(i):
+    body = "11010119850607%03d" % (200 + i)
+    s = sum(int(d) * w for d, w in zip(body, W))
+    return body + "10X98765432"[s % 11]
+want = [ssn(i) for i in range(n)]
+problems = []
+done = {}
+for line in open(tmp + "/journal.jsonl", encoding="utf-8"):
+    if not line.endswith("\n"):
+        continue  # a torn last line (cut off by the journal on the next open)
+    e = json.loads(line)
+    if e.get("step") == "done":
+        done[e["holder"]] = done.get(e["holder"], 0) + 1
+for s in want:
+    if done.get(s) != 1:
+        problems.append("journal: %s done %s times" % (s, done.get(s, 0)))
+cards = {}
+files = sorted(glob.glob(tmp + "/feeder*/card-*.json"))
+for f in files:
+    text = json.dumps(json.load(open(f))).upper()
+    for s in want:
+        if s.encode().hex().upper() in text:
+            cards[s] = cards.get(s, 0) + 1
+for s in want:
+    if cards.get(s) != 1:
+        problems.append("feeder: %s on %s cards" % (s, cards.get(s, 0)))
+for s in want:
+    try:
+        r = json.load(open("%s/results/%s.json" % (tmp, s)))
+        if r["result"] != "done":
+            problems.append("result %s: %s" % (s, r["result"]))
+    except OSError as e:
+        problems.append("result %s: %s" % (s, e))
+print("%d holders, %d filed cards, %d done lines" % (n, len(files), sum(done.values())))
+for p in problems[:20]:
+    print("  " + p)
+sys.exit(1 if problems else 0)
+EOF
+check "every holder done exactly once in the journal, on exactly one filed card, result file done" $?
+
+: >"$tmp/run.log"
+out=$(issue 60; cat "$tmp/run.log")
+grep -q "^issued: 0$" <<<"$out" && grep -q "^done before this run: $HOLDERS$" <<<"$out"
+check "a rerun of the finished batch issues nothing" $?
+
+# Ctrl-C (SIGINT) on a fresh journal: the run stops after the journal write it is in,
+# says so, exits non-zero, leaves no torn line; a rerun finishes the batch.
+: >"$tmp/run.log"
+"$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal-int.jsonl" \
+	--reader "$READER0" --reader "$READER1" --soft-keys --wait 10 >>"$tmp/run.log" 2>&1 &
+pid=$!
+sscard_track_pid "$pid" "sscard issue (Ctrl-C run)"
+for _ in $(seq 3000); do
+	(($(wc -l <"$tmp/journal-int.jsonl" 2>/dev/null || echo 0) >= 20)) && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.01
+done
+kill -INT "$pid" 2>/dev/null
+for _ in $(seq 100); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+lines=$(wc -l <"$tmp/journal-int.jsonl")
+((rc == 1)) && grep -q "stopped before the batch was through" "$tmp/run.log" &&
+	[[ $(tail -c 1 "$tmp/journal-int.jsonl" | od -An -c | tr -d ' ') == '\n' ]] &&
+	((lines < 5 * HOLDERS + 1))
+check "Ctrl-C stops after a whole journal line, exit 1 ($lines lines, exit $rc)" $?
+: >"$tmp/run.log"
+timeout -k 5 300 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal-int.jsonl" \
+	--reader "$READER0" --reader "$READER1" --soft-keys --wait 10 >>"$tmp/run.log" 2>&1
+rc=$?
+((rc == 0)) && [[ $(grep -c '"step":"done"' "$tmp/journal-int.jsonl") == "$HOLDERS" ]]
+check "the rerun after Ctrl-C finishes the batch, every holder done once" $?
+
+echo "$passed passed, $failed failed"
+((failed == 0))

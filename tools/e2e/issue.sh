@@ -14,30 +14,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
-BIN=${SSCARD_BIN:-target/release/sscard}
 HOLDERS=${SSCARD_ISSUE_HOLDERS:-24}
 KILLS=${SSCARD_ISSUE_KILLS:-4}
-READER0="$SSCARD_FRIENDLYNAME 00 00"
-READER1="$SSCARD_FRIENDLYNAME 00 01"
-passed=0
-failed=0
-check() { # check DESCRIPTION STATUS
-	if [[ $2 == 0 ]]; then
-		echo "ok   $1"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1"
-		failed=$((failed + 1))
-	fi
-}
+READER0=$READER
 
-tmp=$(mktemp -d)
-trap 'sscard_pcscd_stop; [[ -n ${SSCARD_KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40500}")
-sscard_pcscd_start "$tmp/pcscd" "$port" >&2
+sscard_e2e_begin 40500
 
 for slot in 0 1; do
 	timeout -k 5 600 "$BIN" emulate --blank --feeder "$tmp/feeder$slot" --port $((port + slot)) \
@@ -191,5 +175,4 @@ rc=$?
 ((rc == 0)) && [[ $(grep -c '"step":"done"' "$tmp/journal-int.jsonl") == "$HOLDERS" ]]
 check "the rerun after Ctrl-C finishes the batch, every holder done once" $?
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+sscard_e2e_end

@@ -2,7 +2,8 @@
 # tools/lib/pcscd.sh:
 #
 #   check DESCRIPTION STATUS   "ok   …" (STATUS 0) or "FAIL …", counted in passed/failed
-#   sscard_e2e_begin PORT      a temp dir in $tmp (removed at exit, with pcscd stopped),
+#   sscard_e2e_begin PORT      a temp dir in $tmp (removed at exit unless SSCARD_KEEP_TMP
+#                              is set, with pcscd stopped),
 #                              a private pcscd on a free vpcd port pair from PORT
 #                              ($SSCARD_E2E_PORT overrides) in $port; then `set +e`, so
 #                              a failed [[ ]] reports instead of ending the script
@@ -31,7 +32,7 @@ check() { # check DESCRIPTION STATUS
 
 sscard_e2e_begin() { # sscard_e2e_begin DEFAULT_BASE_PORT
 	tmp=$(mktemp -d)
-	trap 'sscard_pcscd_stop; rm -rf "$tmp"' EXIT
+	trap 'sscard_pcscd_stop; [[ -n ${SSCARD_KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-$1}")

@@ -23,9 +23,11 @@ READER0=$READER
 
 sscard_e2e_begin 40500
 
+feeders=()
 for slot in 0 1; do
 	timeout -k 5 600 "$BIN" emulate --blank --feeder "$tmp/feeder$slot" --port $((port + slot)) \
 		2>>"$tmp/emulator$slot.log" &
+	feeders+=($!)
 	sscard_track_pid $! "sscard emulate --blank --feeder (slot $slot)"
 done
 for r in "$READER0" "$READER1"; do
@@ -174,5 +176,57 @@ timeout -k 5 300 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal-i
 rc=$?
 ((rc == 0)) && [[ $(grep -c '"step":"done"' "$tmp/journal-int.jsonl") == "$HOLDERS" ]]
 check "the rerun after Ctrl-C finishes the batch, every holder done once" $?
+
+# Issued cards back in a reader: three filed cards, each served from its saved state in
+# slot 0, must pass `sscard verify` against the issuance record of its result file and
+# show its holder's batch values in `sscard read`.
+kill "${feeders[0]}" 2>/dev/null
+wait "${feeders[0]}" 2>/dev/null
+wait_empty() {
+	for _ in $(seq 50); do
+		"$BIN" readers 2>/dev/null | grep -q "^empty  $READER0\$" && break
+		sleep 0.1
+	done
+}
+wait_empty
+verified=0
+for card in $(ls "$tmp"/feeder0/card-*.json "$tmp"/feeder1/card-*.json 2>/dev/null | sort | sed -n '1p;8p;$p'); do
+	# The holder on this card, and its record from the result file.
+	holder=$(python3 - "$card" "$tmp" <<'EOF'
+import glob, json, sys
+card, tmp = sys.argv[1], sys.argv[2]
+text = json.dumps(json.load(open(card))).upper()
+for f in glob.glob(tmp + "/results/*.json"):
+    r = json.load(open(f))
+    if r["holder"].encode().hex().upper() in text and r.get("record"):
+        json.dump(r["record"], open(tmp + "/record.json", "w"), ensure_ascii=False)
+        print(r["holder"])
+        break
+EOF
+)
+	if [[ -z $holder ]]; then
+		check "a record for $(basename "$card")" 1
+		continue
+	fi
+	cp "$card" "$tmp/reissued.json"
+	timeout -k 5 60 "$BIN" emulate --blank --state "$tmp/reissued.json" --port "$port" 2>>"$tmp/emulator-back.log" &
+	back=$!
+	sscard_track_pid "$back" "sscard emulate --blank --state (an issued card)"
+	sscard_wait_card "$READER0" 10 >/dev/null
+	vout=$("$BIN" verify --reader "$READER0" --record "$tmp/record.json" --soft-keys 2>&1)
+	vrc=$?
+	want=$(grep "^$holder," "$tmp/batch.csv" | cut -d, -f1,2,5)
+	got=$("$BIN" read --reader "$READER0" --json 2>/dev/null | python3 -c 'import json,sys; f=json.load(sys.stdin)["files"]; print("%s,%s,%s" % (f["SSSE/EF06"]["ssn"], f["SSSE/EF06"]["name"], f["SSSE/EF05"]["card_number"]))' 2>/dev/null)
+	[[ $vrc -eq 0 && $got == "$want" ]]
+	ok=$?
+	check "$(basename "$card"): sscard verify passes ($(grep -c '^ok' <<<"$vout") checks) and sscard read shows the batch row ($got)" $ok
+	[[ $vrc -eq 0 ]] || grep FAIL <<<"$vout" | head -5
+	[[ $ok -eq 0 ]] && verified=$((verified + 1))
+	kill "$back" 2>/dev/null
+	wait "$back" 2>/dev/null
+	wait_empty
+done
+[[ $verified -ge 3 ]]
+check "three issued cards verified against their records ($verified)" $?
 
 sscard_e2e_end

@@ -262,6 +262,10 @@ struct ResultFile<'a> {
     result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// The issuance record: the card image written to the card (`sscard verify
+    /// --record` takes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<&'a Image>,
 }
 
 fn now_ms() -> u64 {
@@ -341,6 +345,8 @@ struct Attempt<'a> {
     reached: u8,
     resumed_from: Option<&'static str>,
     steps: Vec<StepRecord>,
+    /// The card image being written (once computed).
+    record: Option<Image>,
 }
 
 impl Attempt<'_> {
@@ -421,6 +427,7 @@ impl Attempt<'_> {
             steps: self.steps.clone(),
             result,
             reason,
+            record: self.record.as_ref(),
         };
         let path = dir.join(format!("{}.json", self.holder.ssn()));
         let tmp = dir.join(format!(".{}.json.tmp", self.holder.ssn()));
@@ -556,6 +563,7 @@ fn recover_results<B>(config: &Config<'_, B>) -> Result<(), EngineError> {
                 step: progress.last.name(),
                 ts_ms: progress.ts_ms,
             }],
+            record: holder.to_image(config.base, config.profile).ok(),
         };
         attempt.write_file(dir, result, reason)?;
     }
@@ -632,6 +640,7 @@ where
                 step: "started",
                 ts_ms: now_ms(),
             }],
+            record: None,
         };
         attempt.notify(shared, Step::Started);
         if shared.stopping() {
@@ -740,6 +749,7 @@ where
         .holder
         .to_image(config.base, profile)
         .map_err(fail("image"))?;
+    attempt.record = Some(target.clone());
     let card_id = target
         .files
         .get("SSSE/EF05")

@@ -70,6 +70,10 @@ pub struct TerminalArgs {
     /// Print the whole PAN (default: masked but the first 6 and last 4 digits).
     #[arg(long)]
     full_pan: bool,
+    /// Turn off terminal risk management's random selection for online processing
+    /// (below the floor limit a transaction is otherwise sent online at random).
+    #[arg(long)]
+    no_random_selection: bool,
 }
 
 impl TerminalArgs {
@@ -88,6 +92,7 @@ impl TerminalArgs {
             test_capks,
             date: None,
             full_pan: false,
+            no_random_selection: false,
         }
     }
 }
@@ -330,6 +335,7 @@ fn terminal_config(t: &TerminalArgs, ec: bool) -> TerminalConfig {
     TerminalConfig {
         sm_support: t.sm,
         ec_support: ec,
+        random_selection: !t.no_random_selection,
         ..TerminalConfig::default()
     }
 }

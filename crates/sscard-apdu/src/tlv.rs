@@ -272,6 +272,22 @@ pub mod ber {
         }
         Ok(pos)
     }
+
+    /// Appends a BER-TLV to `out` (feature `alloc`); on error `out` is unchanged.
+    #[cfg(feature = "alloc")]
+    pub fn push(tag: u32, value: &[u8], out: &mut alloc::vec::Vec<u8>) -> Result<(), TlvError> {
+        let needed = encoded_len(tag, value.len())?;
+        let start = out.len();
+        out.resize(start + needed, 0);
+        let written = out
+            .get_mut(start..)
+            .ok_or(TlvError::BufferTooSmall { needed })
+            .and_then(|dst| write(tag, value, dst));
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written.map(|_| ())
+    }
 }
 
 #[cfg(test)]

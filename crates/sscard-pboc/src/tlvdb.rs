@@ -81,15 +81,5 @@ impl TlvDb {
 
 /// Appends one BER-TLV to `out` (objects that cannot be encoded are skipped).
 pub fn push_tlv(tag: Tag, value: &[u8], out: &mut Vec<u8>) {
-    let Ok(n) = ber::encoded_len(tag.0, value.len()) else {
-        return;
-    };
-    let start = out.len();
-    out.resize(start + n, 0);
-    let ok = out
-        .get_mut(start..)
-        .is_some_and(|dst| ber::write(tag.0, value, dst).is_ok());
-    if !ok {
-        out.truncate(start);
-    }
+    let _ = ber::push(tag.0, value, out);
 }

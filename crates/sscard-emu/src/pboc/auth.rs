@@ -13,8 +13,8 @@ use sscard_apdu::Status;
 use sscard_crypto::sm2::PrivateKey;
 use sscard_emv::oda::{self, sm2::Sm2Profile};
 
-/// The SDAD format byte of our SM2 layout \[U\].
-pub const SDAD_FORMAT: u8 = 0x15;
+/// The SDAD format byte of our SM2 layout \[U\] (defined once, in `sscard_emv::oda::sm2`).
+pub use sscard_emv::oda::sm2::FORMAT_SDAD as SDAD_FORMAT;
 
 /// Builds the SDAD for INTERNAL AUTHENTICATE.
 pub trait DynamicAuthenticator: Send {

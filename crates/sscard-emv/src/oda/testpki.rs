@@ -289,13 +289,7 @@ fn date_tlv(expiry: [u8; 4]) -> Vec<u8> {
 }
 
 fn tlv(out: &mut Vec<u8>, tag: u32, value: &[u8]) -> Result<()> {
-    let len =
-        sscard_apdu::tlv::ber::encoded_len(tag, value.len()).map_err(|_| OdaError::BadField)?;
-    let start = out.len();
-    out.resize(start + len, 0);
-    let slot = out.get_mut(start..).ok_or(OdaError::BadField)?;
-    sscard_apdu::tlv::ber::write(tag, value, slot).map_err(|_| OdaError::BadField)?;
-    Ok(())
+    sscard_apdu::tlv::ber::push(tag, value, out).map_err(|_| OdaError::BadField)
 }
 
 fn capk_tlv(

@@ -182,6 +182,60 @@ impl Pin {
             .map_err(|_| SymError::Integrity)
     }
 
+    /// The EMV plaintext offline PIN block for VERIFY `00 20 00 80` (ISO 9564-1 format
+    /// 2): `2N ‖ PIN (BCD) ‖ F…` in 8 bytes.
+    pub fn plaintext_block(&self) -> Zeroizing<[u8; 8]> {
+        let mut block = Zeroizing::new([0xFFu8; 8]);
+        let digits = self.digits.get(..usize::from(self.len)).unwrap_or_default();
+        if let Some(first) = block.get_mut(0) {
+            *first = 0x20 | self.len;
+        }
+        for (i, d) in digits.iter().enumerate() {
+            if let Some(byte) = block.get_mut(1 + i / 2) {
+                *byte = if i % 2 == 0 {
+                    (d << 4) | 0x0F
+                } else {
+                    (*byte & 0xF0) | d
+                };
+            }
+        }
+        block
+    }
+
+    /// Decodes an EMV plaintext offline PIN block (see [`Pin::plaintext_block`]), as a
+    /// card does on VERIFY.
+    ///
+    /// Errors: [`SymError::Integrity`] for anything but 8 bytes `2N ‖ N digits ‖ F…`
+    /// with N 4–12.
+    pub fn from_plaintext_block(block: &[u8]) -> Result<Self, SymError> {
+        let (&first, rest) = block.split_first().ok_or(SymError::Integrity)?;
+        let n = usize::from(first & 0x0F);
+        if block.len() != 8 || first >> 4 != 2 || !(MIN_PIN_DIGITS..=MAX_PIN_DIGITS).contains(&n) {
+            return Err(SymError::Integrity);
+        }
+        let mut nibbles = rest.iter().flat_map(|b| [b >> 4, b & 0x0F]);
+        let pin = Self::from_values(nibbles.by_ref().take(n)).map_err(|_| SymError::Integrity)?;
+        if nibbles.any(|nib| nib != 0x0F) {
+            return Err(SymError::Integrity);
+        }
+        Ok(pin)
+    }
+
+    /// Writes the digits as ASCII to the front of `out`; returns their number.
+    ///
+    /// Errors: [`SymError::BufferTooSmall`].
+    pub fn write_ascii(&self, out: &mut [u8]) -> Result<usize, SymError> {
+        let n = usize::from(self.len);
+        let digits = self.digits.get(..n).unwrap_or_default();
+        let out = out
+            .get_mut(..n)
+            .ok_or(SymError::BufferTooSmall { needed: n })?;
+        for (o, d) in out.iter_mut().zip(digits) {
+            *o = b'0' + d;
+        }
+        Ok(n)
+    }
+
     /// ISO 9564-1 format 0 PIN block: `(0 ‖ N ‖ PIN ‖ F…F) ⊕ (0000 ‖ 12 rightmost PAN
     /// digits excluding the check digit)`. `pan` is ASCII digits (2–19; shorter PANs are
     /// left-filled with `0`).
@@ -277,5 +331,37 @@ impl Eq for Pin {}
 impl fmt::Debug for Pin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Pin(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emv_plaintext_pin_block_round_trips_and_rejects_garbage() {
+        let pin = Pin::new("123456").unwrap();
+        let block = pin.plaintext_block();
+        assert_eq!(*block, [0x26, 0x12, 0x34, 0x56, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert!(Pin::from_plaintext_block(&*block).unwrap() == pin);
+        let odd = Pin::new("12345").unwrap();
+        assert_eq!(
+            *odd.plaintext_block(),
+            [0x25, 0x12, 0x34, 0x5F, 0xFF, 0xFF, 0xFF, 0xFF]
+        );
+        for bad in [
+            &[0x26, 0x12, 0x34, 0x56, 0xFF, 0xFF, 0xFF][..],
+            &[0x16, 0x12, 0x34, 0x56, 0xFF, 0xFF, 0xFF, 0xFF],
+            &[0x23, 0x12, 0x3F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+            &[0x26, 0x12, 0x34, 0x5A, 0xFF, 0xFF, 0xFF, 0xFF],
+            &[0x26, 0x12, 0x34, 0x56, 0xF0, 0xFF, 0xFF, 0xFF],
+        ] {
+            assert!(Pin::from_plaintext_block(bad).is_err(), "{bad:02X?}");
+        }
+        let mut ascii = [0u8; 12];
+        assert_eq!(pin.write_ascii(&mut ascii).unwrap(), 6);
+        assert_eq!(&ascii[..6], b"123456");
+        assert!(pin.write_ascii(&mut [0u8; 5]).is_err());
     }
 }

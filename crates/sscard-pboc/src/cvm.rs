@@ -60,22 +60,9 @@ enum Performed {
 /// The plaintext PIN block for VERIFY: `2N ‖ digits ‖ F…`, 8 bytes; `None` for a PIN
 /// that is not 4–12 ASCII digits.
 pub fn plaintext_pin_block(pin: &[u8]) -> Option<Zeroizing<[u8; 8]>> {
-    if !(4..=12).contains(&pin.len()) || !pin.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut block = Zeroizing::new([0xFFu8; 8]);
-    let n = u8::try_from(pin.len()).ok()?;
-    *block.get_mut(0)? = 0x20 | n;
-    for (i, d) in pin.iter().enumerate() {
-        let nibble = d - b'0';
-        let byte = block.get_mut(1 + i / 2)?;
-        if i % 2 == 0 {
-            *byte = (nibble << 4) | 0x0F;
-        } else {
-            *byte = (*byte & 0xF0) | nibble;
-        }
-    }
-    Some(block)
+    sscard_crypto::pin::Pin::from_ascii(pin)
+        .ok()
+        .map(|p| p.plaintext_block())
 }
 
 pub(crate) struct Cvm<'a> {

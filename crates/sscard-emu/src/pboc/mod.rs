@@ -34,6 +34,7 @@ pub use state::{PbocAppState, PbocFileJournal, PbocJournal, PbocState, PBOC_STAT
 
 use sscard_apdu::applet::{Card, Interface, Reply};
 use sscard_apdu::{CommandView, Status};
+use sscard_crypto::pin::Pin;
 use sscard_emv::cryptogram::{self, AcInput, Family};
 use sscard_emv::dol::Dol;
 use sscard_emv::oda::{self, HashAlg};
@@ -166,22 +167,10 @@ fn initial_state(app: &Application) -> PbocAppState {
     }
 }
 
-/// Appends a BER-TLV (tags up to 3 bytes, lengths up to 65535).
+/// Appends a BER-TLV. The applet's objects are small and their tags valid; an object
+/// that cannot be encoded is left out rather than written cut short.
 fn put_tlv(out: &mut Vec<u8>, tag: u32, value: &[u8]) {
-    let tb = tag.to_be_bytes();
-    let skip = tb.iter().take(3).take_while(|b| **b == 0).count();
-    out.extend_from_slice(tb.get(skip..).unwrap_or_default());
-    let len = value.len();
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap_or(0));
-    } else if len <= 0xFF {
-        out.push(0x81);
-        out.push(u8::try_from(len).unwrap_or(0));
-    } else {
-        out.push(0x82);
-        out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
-    }
-    out.extend_from_slice(value);
+    let _ = sscard_apdu::tlv::ber::push(tag, value, out);
 }
 
 fn lookup(values: &[(Tag, Vec<u8>)], tag: Tag) -> Option<&[u8]> {
@@ -223,35 +212,6 @@ fn ac_input(values: &[(Tag, Vec<u8>)], aip: [u8; 2], atc: u16, cvr: [u8; 3]) -> 
         atc,
         cvr: [0x03, c1, c2, c3],
     }
-}
-
-/// Parses a plaintext offline PIN block `2N d d … F…` (8 bytes) into its digits.
-fn parse_pin_block(block: &[u8]) -> Option<Vec<u8>> {
-    let (&first, rest) = block.split_first()?;
-    if block.len() != 8 || first >> 4 != 2 {
-        return None;
-    }
-    let n = usize::from(first & 0x0F);
-    if !(4..=12).contains(&n) {
-        return None;
-    }
-    let nibbles = rest.iter().flat_map(|b| [b >> 4, b & 0x0F]);
-    let mut digits = Vec::with_capacity(n);
-    for (i, nib) in nibbles.enumerate() {
-        if i < n {
-            if nib > 9 {
-                return None;
-            }
-            digits.push(nib);
-        } else if nib != 0x0F {
-            return None;
-        }
-    }
-    Some(digits)
-}
-
-fn pin_digits(pin: &str) -> Vec<u8> {
-    pin.bytes().map(|b| b.wrapping_sub(b'0')).collect()
 }
 
 impl PbocApp {
@@ -843,7 +803,7 @@ impl PbocApp {
 
     fn verify(&mut self, pin_block: &[u8]) -> Result<(), Status> {
         let i = self.app_index()?;
-        let offered = parse_pin_block(pin_block).ok_or(Status::WrongData)?;
+        let offered = Pin::from_plaintext_block(pin_block).map_err(|_| Status::WrongData)?;
         let limit = self.app(i)?.pin_try_limit;
         if self.app_state(i)?.pin_tries == 0 {
             return Err(Status::AuthenticationMethodBlocked);
@@ -852,10 +812,10 @@ impl PbocApp {
         let before = self.state.clone();
         let st = self.app_state_mut(i)?;
         st.pin_tries = st.pin_tries.saturating_sub(1);
-        let expected = pin_digits(&st.pin);
+        let expected = Pin::new(&st.pin);
         self.commit(before)?;
-        let matches = expected.len() == offered.len()
-            && sscard_crypto::mac::verify(&pad4(&expected), &pad4(&offered)).is_ok();
+        // Constant-time comparison (`Pin`'s equality).
+        let matches = expected.is_ok_and(|pin| pin == offered);
         if matches {
             let before = self.state.clone();
             self.app_state_mut(i)?.pin_tries = limit;
@@ -1223,11 +1183,17 @@ impl PbocApp {
     /// it enciphered under MK_SMC; the emulator accepts plaintext).
     fn pin_change(&mut self, i: usize, new_pin: bool, body: &[u8]) -> Result<(), Status> {
         let new_pin = if new_pin {
-            let digits = parse_pin_block(body).ok_or(Status::WrongData)?;
+            let pin = Pin::from_plaintext_block(body).map_err(|_| Status::WrongData)?;
+            let mut ascii = zeroize::Zeroizing::new([0u8; 12]);
+            let n = pin
+                .write_ascii(&mut *ascii)
+                .map_err(|_| Status::WrongData)?;
             Some(
-                digits
+                ascii
+                    .get(..n)
+                    .unwrap_or_default()
                     .iter()
-                    .map(|d| char::from(b'0' + d))
+                    .map(|b| char::from(*b))
                     .collect::<String>(),
             )
         } else if body.is_empty() {
@@ -1244,15 +1210,6 @@ impl PbocApp {
         }
         self.commit(before)
     }
-}
-
-/// Pads PIN digits to 12 for the constant-time comparison (lengths are compared apart).
-fn pad4(digits: &[u8]) -> [u8; 12] {
-    let mut out = [0xFFu8; 12];
-    for (o, d) in out.iter_mut().zip(digits) {
-        *o = *d;
-    }
-    out
 }
 
 impl Card for PbocApp {

@@ -533,20 +533,28 @@ fn card_facts(card: &mut Opened, profile: &Profile) -> Result<sscard_appdir::Car
             sscard_ssse::select_ssse(&mut card.ex, profile).map_err(|e| anyhow!("{e}"))?;
         }
     }
-    let bank = [0xA0, 0x00, 0x00, 0x03, 0x33, 0x01, 0x01, 0x01];
-    let r = card
-        .ex
-        .send(
-            &sscard_apdu::CommandBuilder::new(0x00, 0xA4, 0x04, 0x00)
-                .data(&bank)
-                .le(256),
-            &mut buf,
-        )
-        .map_err(|e| anyhow!("{e}"))?;
+    // The bank application: any AID of the PBOC kernel's UnionPay list (debit, credit,
+    // quasi-credit, electronic cash) that the card selects.
+    let mut bank_app = false;
+    for entry in sscard_pboc::config::unionpay_aids() {
+        let r = card
+            .ex
+            .send(
+                &sscard_apdu::CommandBuilder::new(0x00, 0xA4, 0x04, 0x00)
+                    .data(&entry.aid)
+                    .le(256),
+                &mut buf,
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+        if r.status.is_success() {
+            bank_app = true;
+            break;
+        }
+    }
     Ok(sscard_appdir::CardFacts {
         generation,
         dfs,
-        bank_app: r.status.is_success(),
+        bank_app,
         contactless: false,
     })
 }

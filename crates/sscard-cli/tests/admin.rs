@@ -220,6 +220,9 @@ fn application_directory_list_and_check() {
     };
     let gen2 = check(&[]);
     assert_eq!(gen2["card"]["generation"], 2);
+    // The emulated card carries the UnionPay debit application, found through the
+    // kernel's AID list.
+    assert_eq!(gen2["card"]["bank_app"], true, "{}", gen2["card"]);
     assert_eq!(availability(&gen2, "P-02")["available"], "card");
     let img = gen3_image("apps");
     let gen3 = check(&["--image", img.to_str().unwrap()]);

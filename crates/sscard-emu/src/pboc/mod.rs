@@ -899,8 +899,9 @@ impl PbocApp {
 
     /// The format 2 GENERATE AC response `77{9F27, 9F36, 9F26, 9F10 [, 9F74]}`; with CDA
     /// requested, a non-AAC cryptogram and a signer for the family, the AC travels inside
-    /// the SDAD instead: `77{9F27, 9F36, 9F4B, 9F10 [, 9F74]}`. Without a signer (the RSA
-    /// placeholder) the plain response is sent: "CDA requested but absent".
+    /// the SDAD instead: `77{9F27, 9F36, 9F4B, 9F10 [, 9F74]}`. Without a signer (a profile
+    /// without the family's ICC key) the plain response is sent: "CDA requested but
+    /// absent".
     ///
     /// CDA (EMV Book 2 §6.6; for SM2 \[U — ours\] with SM3): ICC dynamic data = `len ‖
     /// ICC dynamic number ‖ CID ‖ AC ‖ hash(PDOL data ‖ CDOL1 data [‖ CDOL2 data] ‖ the

@@ -49,11 +49,14 @@ check "pboc read exits 0 $(tail -n 2 "$tmp/read.err" | tr '\n' ' ')" "$rc"
 [[ $(json_get "$json" 'd["aid"]') == A000000333010101 ]]
 check "UnionPay debit application A000000333010101" $?
 [[ $(json_get "$json" 'd["pan"]') == "622800******1117" ]]
-check "PAN masked: $(json_get "$json" 'd["pan"]')" $?
+rc=$?
+check "PAN masked: $(json_get "$json" 'd["pan"]')" "$rc"
 [[ $(json_get "$json" 'd["oda"]["sda"]') == passed && $(json_get "$json" 'd["oda"]["icc_public_key"]') == recovered ]]
-check "SDA passed and the ICC public key recovered on the TEST PKI (CA $(json_get "$json" 'd["oda"]["ca_index"]'))" $?
+rc=$?
+check "SDA passed and the ICC public key recovered on the TEST PKI (CA $(json_get "$json" 'd["oda"]["ca_index"]'))" "$rc"
 [[ $(json_get "$json" 'd["ec"]["balance"]') == 100.00 ]]
-check "EC balance 100.00 (limit $(json_get "$json" 'd["ec"]["balance_limit"]'))" $?
+rc=$?
+check "EC balance 100.00 (limit $(json_get "$json" 'd["ec"]["balance_limit"]'))" "$rc"
 
 # -------------------------------------------------------------------------- pay
 rc=0
@@ -94,8 +97,9 @@ json=$(pboc read --json 2>/dev/null) || true
 check "after the refused load the balance is still 115.00" $?
 [[ $(json_get "$json" 'len(d["load_log"])') == 1 && $(json_get "$json" 'd["load_log"][0]["after"]') == 115.00 ]]
 check "the load log has the one accepted load (95.00 -> 115.00), not the refused one" $?
-[[ $(json_get "$json" 'len(d["transaction_log"])') -ge 1 ]]
-check "the transaction log has the offline purchase ($(json_get "$json" 'len(d["transaction_log"])') record(s))" $?
+records=$(json_get "$json" 'len(d["transaction_log"])')
+[[ $records -ge 1 ]]
+check "the transaction log has the offline purchase ($records record(s))" $?
 
 # ------------------------------------------------------------------ persistence
 kill "$emu_pid"
@@ -109,7 +113,8 @@ json=$(pboc read --json 2>/dev/null) || true
 [[ $(json_get "$json" 'd["ec"]["balance"]') == 115.00 && $(json_get "$json" 'len(d["load_log"])') == 1 ]]
 check "after an emulator restart the bank state (balance 115.00, load log) is kept" $?
 [[ -s "$state.bank" ]]
-check "bank state file $(basename "$state").bank written" $?
+rc=$?
+check "bank state file $(basename "$state").bank written" "$rc"
 
 # --------------------------------------------------------------------- cardpeek
 if command -v cardpeek >/dev/null 2>&1; then

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use sscard_apdu::trace::NoTrace;
-use sscard_apdu::{Exchange, Status, Transport};
+use sscard_apdu::{Exchange, Reader, ResetKind, Status, Transport};
 use sscard_crypto::kdf::EmulationScheme;
 use sscard_crypto::keys::Algorithm;
 use sscard_emu::feeder::EJECT;
@@ -90,11 +90,16 @@ impl Transport for Counted {
     }
 }
 
+/// Cold resets tried when the reader reports the ejected card's ATR.
+const STALE_ATR_RESETS: u32 = 5;
+
 /// A PC/SC reader with a card feeder.
 struct PcscStation {
     name: String,
     readers: Readers,
     card: Option<(Exchange<Counted, NoTrace>, Vec<u8>)>,
+    /// The ATR of the card this station ejected last.
+    ejected: Option<Vec<u8>>,
     wait: Duration,
     stop: Arc<AtomicBool>,
     apdus: Arc<AtomicU64>,
@@ -116,10 +121,38 @@ impl Station for PcscStation {
             self.readers
                 .wait_for_card(Some(&self.name), self.wait)
                 .map_err(|e| format!("waiting for a card: {e}"))?;
-            let pcsc = self
+            let mut pcsc = self
                 .readers
                 .connect(&self.name)
                 .map_err(|e| format!("connect: {e}"))?;
+            // A card's session starts from a cold reset: its answer to reset is its
+            // own (a card feeder swaps cards without pcscd seeing a removal, and a
+            // killed run leaves the card powered with the ATR pcscd saw first), and no
+            // security state of an earlier run is left on it.
+            pcsc.reset(ResetKind::Cold)
+                .map_err(|e| format!("reset: {e}"))?;
+            // Each card from a feeder has its own serial in its ATR, so the ejected
+            // card's ATR again means the reader has not caught up with the swap (seen
+            // now and then through pcscd and vpcd, whose feeder swaps cards without a
+            // removal): reset until the new card answers, and never issue a card under
+            // another card's ATR.
+            let mut tries = 0;
+            while self.ejected.as_deref() == Some(pcsc.cached_atr()) {
+                tries += 1;
+                if tries > STALE_ATR_RESETS {
+                    return Err(format!(
+                        "the reader still reports the ejected card's ATR {} after {STALE_ATR_RESETS} resets",
+                        sscard_apdu::hex::to_string(pcsc.cached_atr())
+                    ));
+                }
+                eprintln!(
+                    "sscard: reader {:?} reports the ejected card's ATR; resetting again",
+                    self.name
+                );
+                std::thread::sleep(Duration::from_millis(20));
+                pcsc.reset(ResetKind::Cold)
+                    .map_err(|e| format!("reset: {e}"))?;
+            }
             let atr = pcsc.cached_atr().to_vec();
             let counted = Counted {
                 card: pcsc,
@@ -134,9 +167,10 @@ impl Station for PcscStation {
     }
 
     fn eject(&mut self) -> StationResult<()> {
-        let Some((mut ex, _)) = self.card.take() else {
+        let Some((mut ex, atr)) = self.card.take() else {
             return Err("no card to eject".into());
         };
+        self.ejected = Some(atr);
         let mut buf = [0u8; 8];
         let status = ex
             .transceive(&EJECT, &mut buf)
@@ -312,6 +346,7 @@ pub fn run(args: &IssueArgs) -> Result<()> {
             name: name.clone(),
             readers: Readers::new(),
             card: None,
+            ejected: None,
             wait,
             stop: stop.clone(),
             apdus: apdus.clone(),

@@ -453,7 +453,7 @@ fn pin_verify(card_args: &CardArgs, pin_args: &pin::PinArgs) -> Result<()> {
 
 /// The blank card of `sscard emulate --blank`, persistent when `state` is given.
 fn blank_card(state: Option<&std::path::Path>) -> Result<sscard_emu::SsCard> {
-    let card = sscard_emu::blank_card().context("blank card")?;
+    let card = sscard_emu::factory_blank_card().context("blank card")?;
     let Some(state) = state else {
         return Ok(card);
     };
@@ -509,7 +509,7 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
     let card_result = match args.card {
         CardKind::Sscard if args.blank => blank_card(args.state.as_deref()).and_then(|card| {
             if let Some(dir) = &args.feeder {
-                let make = Box::new(sscard_emu::blank_card);
+                let make = Box::new(sscard_emu::factory_blank_card);
                 let card = sscard_emu::feeder::Feeder::new(card, dir, args.state.clone(), make)?;
                 let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
                     .with_log(log)

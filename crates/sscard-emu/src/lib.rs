@@ -70,6 +70,16 @@ pub fn blank_card() -> Result<SsCard, cos::BuildError> {
     SsCard::blank(cos::BlankOptions::new()?)
 }
 
+/// A blank card as it comes from the card factory: [`blank_card`] with a chip serial
+/// number of its own (random, in the ATR's last bytes: [`cos::BlankOptions::with_serial`]),
+/// so that cards issued one after another get different card-level key
+/// diversification. What `sscard emulate --blank` and its card feeder hand out.
+pub fn factory_blank_card() -> Result<SsCard, cos::BuildError> {
+    let mut serial = [0u8; cos::SERIAL_LEN];
+    cos::Entropy::fill(&mut cos::OsEntropy, &mut serial);
+    SsCard::blank(cos::BlankOptions::new()?.with_serial(serial))
+}
+
 /// The built-in sample card with the PBOC bank application
 /// (`apdu-specs/pboc/card.json`, TEST data) next to the social-security application,
 /// with OS randomness. See [`pboc::DualCard`] for the routing rules.

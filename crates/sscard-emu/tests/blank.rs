@@ -509,6 +509,61 @@ fn an_issued_blank_card_survives_a_restart_with_its_keys() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_chip_serial_is_in_the_atr_and_survives_a_restart() {
+    let serial = [0xA1, 0xB2, 0xC3, 0xD4, 0xE5];
+    let card = SsCard::blank(options().with_serial(serial)).unwrap();
+    let atr = sscard_apdu::applet::Card::atr(&card).to_vec();
+    assert_eq!(atr.len(), BLANK_ATR.len());
+    assert_eq!(atr[..BLANK_ATR.len() - 5], BLANK_ATR[..BLANK_ATR.len() - 5]);
+    assert_eq!(atr[BLANK_ATR.len() - 5..], serial);
+    // Cards from the factory get serials of their own.
+    let a = sscard_emu::factory_blank_card().unwrap();
+    let b = sscard_emu::factory_blank_card().unwrap();
+    assert_ne!(
+        sscard_apdu::applet::Card::atr(&a),
+        sscard_apdu::applet::Card::atr(&b)
+    );
+
+    // The state keeps the chip's ATR: a card rebuilt from it (with whatever ATR the
+    // rebuilding emulator starts from) answers with the saved one.
+    let dir = std::env::temp_dir().join(format!("sscard-blank-serial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("card.json");
+    let _ = std::fs::remove_file(&path);
+    let mut rt = Runtime::new(
+        card.persistent(Box::new(FileJournal::new(&path)), None)
+            .unwrap(),
+    );
+    authenticate(&mut rt);
+    assert_eq!(tx(&mut rt, &create_ssse()), "9000");
+    let saved = FileJournal::load(&path).unwrap();
+    assert_eq!(
+        saved
+            .as_ref()
+            .unwrap()
+            .layout
+            .as_ref()
+            .unwrap()
+            .atr
+            .as_deref(),
+        Some(hex::to_string(&atr).as_str())
+    );
+    let back = SsCard::blank(options())
+        .unwrap()
+        .persistent(Box::new(FileJournal::new(&path)), saved.clone())
+        .unwrap();
+    assert_eq!(sscard_apdu::applet::Card::atr(&back), atr.as_slice());
+    // A saved ATR that is no ATR is refused, not served.
+    let mut bad = saved.unwrap();
+    bad.layout.as_mut().unwrap().atr = Some("3B00".into());
+    assert!(SsCard::blank(options())
+        .unwrap()
+        .persistent(Box::new(FileJournal::new(dir.join("z.json"))), Some(bad))
+        .is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

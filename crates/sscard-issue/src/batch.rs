@@ -33,7 +33,7 @@
 //! | `issue_date` | EF05 `issue_date` (05) | yes | real date `YYYYMMDD`, not before the birth date |
 //! | `expiry_date` | EF05 `expiry_date` (06) | yes | real date `YYYYMMDD`, after the issue date |
 //! | `region_code` | — | no | 6-digit region code of the issuing region; must be the card identification code's prefix (checked against the card in [`Holder::to_image`]) |
-//! | `card_id` | EF05 `card_id` (01) | no | as the profile says (16 bytes hex), starting with `region_code` if both are given |
+//! | `card_id` | EF05 `card_id` (01) | no | as the profile says (16 bytes hex), starting with `region_code` if both are given; absent: the batch engine gives each card its own from its chip ([`chip_card_id`], [`Holder::to_card_image`]) |
 //! | `card_type`, `spec_version`, `init_org` | EF05 02, 03, 04 | no | as the profile says |
 //!
 //! Every item value is also encoded with the profile's item ([`sscard_fs::Item::encode`]),
@@ -488,6 +488,34 @@ pub enum ToImageError {
     /// The image does not fit the profile (an item the base lacks, a bad value).
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// No card identification code can be made for the card: the template's code is
+    /// shorter than region and application identifier, or the ATR shorter than 8 bytes.
+    #[error("no card identification code from template {template} and ATR {atr}")]
+    ChipCardId {
+        /// The template's card identification code.
+        template: String,
+        /// The card's ATR, hex.
+        atr: String,
+    },
+}
+
+/// The card identification code (卡识别码) of a card whose batch row gives none:
+/// `region ‖ template[6..16] ‖ the ATR's last 8 bytes in hex`.
+///
+/// `sscard.md` §1.2 gives the code's pattern — the 6-digit region code, `D156000005`,
+/// then 16 card-unique hex digits — but not how the tail is made \[U\]. Taking it from the
+/// chip is ours: the ATR's last 8 bytes are the chip's own (its serial on the cards the
+/// emulator models) and already its card-level diversification factor (§3.3), so the
+/// code is unique per chip, stable across a resumed issuance, and readable back from
+/// the card. A card centre that assigns codes itself gives the `card_id` column.
+/// `None` when `template` has fewer than 16 characters or `atr` fewer than 8 bytes.
+pub fn chip_card_id(region: &str, template: &str, atr: &[u8]) -> Option<String> {
+    let middle = template.get(6..16)?;
+    let tail = atr.get(atr.len().checked_sub(8)?..)?;
+    Some(format!(
+        "{region}{middle}{}",
+        sscard_apdu::hex::to_string(tail)
+    ))
 }
 
 /// One valid holder row.
@@ -541,7 +569,51 @@ impl Holder {
     /// does not give are emptied. The EF05 and EF06 records are encoded
     /// once with the profile to prove the image can be written.
     pub fn to_image(&self, base: &Image, profile: &Profile) -> Result<Image, ToImageError> {
+        self.image_from(base.clone(), profile)
+    }
+
+    /// [`Self::to_image`] for the card with answer to reset `atr`, which the image
+    /// records: when the row gives no `card_id`, the card gets its own identification
+    /// code ([`chip_card_id`]: the row's region, else the template's, and the chip's
+    /// ATR tail) instead of the template's, which every card of the batch would
+    /// otherwise share. What the batch engine personalises.
+    pub fn to_card_image(
+        &self,
+        base: &Image,
+        profile: &Profile,
+        atr: &[u8],
+    ) -> Result<Image, ToImageError> {
+        let template = base
+            .files
+            .get(SSSE_EF05)
+            .and_then(|f| f.get("card_id"))
+            .and_then(Value::as_text);
+        let (Some(template), None) = (template, self.value(SSSE_EF05, "card_id")) else {
+            let mut image = base.clone();
+            image.atr = sscard_apdu::hex::to_string(atr);
+            return self.image_from(image, profile);
+        };
+        let region = self
+            .region_code
+            .as_deref()
+            .or_else(|| template.get(..6))
+            .unwrap_or_default();
+        let card_id =
+            chip_card_id(region, template, atr).ok_or_else(|| ToImageError::ChipCardId {
+                template: template.to_owned(),
+                atr: sscard_apdu::hex::to_string(atr),
+            })?;
         let mut image = base.clone();
+        image.atr = sscard_apdu::hex::to_string(atr);
+        image
+            .files
+            .entry(String::from(SSSE_EF05))
+            .or_default()
+            .insert("card_id".into(), Value::Text(card_id));
+        self.image_from(image, profile)
+    }
+
+    fn image_from(&self, mut image: Image, profile: &Profile) -> Result<Image, ToImageError> {
         // EF06 is the holder's alone: nothing of the base's holder may leak through
         // (an optional item the batch leaves out, such as the name extension, is
         // written empty).

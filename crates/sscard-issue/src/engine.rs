@@ -563,11 +563,22 @@ fn recover_results<B>(config: &Config<'_, B>) -> Result<(), EngineError> {
                 step: progress.last.name(),
                 ts_ms: progress.ts_ms,
             }],
-            record: holder.to_image(config.base, config.profile).ok(),
+            record: record_of(holder, config, &progress.card),
         };
         attempt.write_file(dir, result, reason)?;
     }
     Ok(())
+}
+
+/// The issuance record of `holder`'s card as the journal names it: the image
+/// personalised onto it ([`Holder::to_card_image`] with its ATR), or without a known
+/// ATR the template's ([`Holder::to_image`]).
+fn record_of<B>(holder: &Holder, config: &Config<'_, B>, card: &CardIdentity) -> Option<Image> {
+    match card.atr.as_deref().map(hex::to_vec) {
+        Some(Ok(atr)) => holder.to_card_image(config.base, config.profile, &atr).ok(),
+        Some(Err(_)) => None,
+        None => holder.to_image(config.base, config.profile).ok(),
+    }
 }
 
 fn worker<S, B, W, M, F>(
@@ -613,7 +624,7 @@ where
             Some(h) => {
                 journal.claim(&h.holder, &reader)?;
                 summary.resumed += 1;
-                (h.holder, Some(h.progress.last))
+                (h.holder, Some(h.progress))
             }
             None => match shared.retry.lock().ok().and_then(|mut l| l.pop()) {
                 Some(key) => {
@@ -633,9 +644,10 @@ where
         let mut attempt = Attempt {
             holder,
             reader: &reader,
-            card: CardIdentity::default(),
-            reached: resume.as_ref().map_or(0, rank),
-            resumed_from: resume.as_ref().map(Step::name),
+            // A resumed holder's card as the journal knows it (from `preissued` on).
+            card: resume.as_ref().map(|p| p.card.clone()).unwrap_or_default(),
+            reached: resume.as_ref().map_or(0, |p| rank(&p.last)),
+            resumed_from: resume.as_ref().map(|p| p.last.name()),
             steps: vec![StepRecord {
                 step: "started",
                 ts_ms: now_ms(),
@@ -745,9 +757,37 @@ where
 {
     let config = shared.config;
     let profile = config.profile;
+    let Some(card) = station.card().map_err(fail("reader"))? else {
+        return Err(Abort::Stopped);
+    };
+    let atr = card.atr;
+    let ex = card.ex;
+    let lifecycle = backend.lifecycle(ex).map_err(fail("lifecycle"))?;
+    let resumed = attempt.resumed_from.is_some();
+    // The holder's card: the one in the reader, or — for a resumed holder whose card the
+    // journal names — that one. A card that is not blank and not the journal's is not
+    // this holder's; a blank one in its place means the holder's card was ejected.
+    let known = match attempt.card.atr.as_deref() {
+        Some(text) if resumed => Some(hex::to_vec(text).map_err(fail("journal ATR"))?),
+        _ => None,
+    };
+    let holder_atr = match known {
+        Some(known) if lifecycle.state == LifecycleState::Blank => known,
+        Some(known) if known != atr => {
+            return Err(Abort::Failed(format!(
+                "the card in reader {} (ATR {}) is not this holder's (ATR {})",
+                attempt.reader,
+                hex::to_string(&atr),
+                hex::to_string(&known)
+            )));
+        }
+        _ => atr.clone(),
+    };
+    // The image is the card's: its identification code comes from the chip when the
+    // row gives none (the same card again on resume, so the same code).
     let target = attempt
         .holder
-        .to_image(config.base, profile)
+        .to_card_image(config.base, profile, &holder_atr)
         .map_err(fail("image"))?;
     attempt.record = Some(target.clone());
     let card_id = target
@@ -757,13 +797,8 @@ where
         .and_then(Value::as_text)
         .unwrap_or_default()
         .to_owned();
-    let Some(card) = station.card().map_err(fail("reader"))? else {
-        return Err(Abort::Stopped);
-    };
-    let atr = card.atr;
-    let ex = card.ex;
     attempt.card = CardIdentity {
-        atr: Some(hex::to_string(&atr)),
+        atr: Some(hex::to_string(&holder_atr)),
         card_id: Some(card_id.clone()),
     };
     let ctx = CardContext {
@@ -772,8 +807,6 @@ where
         algorithm: config.algorithm,
     };
     let plan = IssuePlan::new(ctx);
-    let lifecycle = backend.lifecycle(ex).map_err(fail("lifecycle"))?;
-    let resumed = attempt.resumed_from.is_some();
     match (lifecycle.state, attempt.reached) {
         (LifecycleState::Blank, 0) => {
             pre_personalise(ex, backend, profile, wrap, &plan).map_err(fail("pre-issue"))?;

@@ -233,6 +233,62 @@ fn to_image_refuses_a_card_of_another_region() {
 }
 
 #[test]
+fn a_card_gets_its_identification_code_from_its_chip() {
+    let atr = sscard_apdu::hex::to_vec("3B6D0000008153534333000012ABCDEF01").unwrap();
+    let card_id = |image: &sscard_fs::Image| {
+        image.files[SSSE_EF05]["card_id"]
+            .as_text()
+            .unwrap()
+            .to_owned()
+    };
+    // No card_id column: region ‖ the template's D156000005 ‖ the ATR's last 8 bytes,
+    // and the record names the chip's ATR.
+    let text = format!(
+        "{HEADER},region_code\n{},110100\n",
+        row(&id("33010219900307123"), "李测试", "1", "A12345678")
+    );
+    let batch = parse(&text);
+    let image = batch.holders[0]
+        .to_card_image(&sample_image().unwrap(), &profile(), &atr)
+        .unwrap();
+    assert_eq!(card_id(&image), "110100D15600000533000012ABCDEF01");
+    assert_eq!(image.atr, "3B6D0000008153534333000012ABCDEF01");
+    // Without a region column, the template's region.
+    let batch = parse(&csv(&[row(
+        &id("33010219900307123"),
+        "李测试",
+        "1",
+        "A12345678",
+    )]));
+    let image = batch.holders[0]
+        .to_card_image(&sample_image().unwrap(), &profile(), &atr)
+        .unwrap();
+    assert_eq!(card_id(&image), "330100D15600000533000012ABCDEF01");
+    // Another chip, another code.
+    let mut other = atr.clone();
+    *other.last_mut().unwrap() ^= 1;
+    let image2 = batch.holders[0]
+        .to_card_image(&sample_image().unwrap(), &profile(), &other)
+        .unwrap();
+    assert_ne!(card_id(&image), card_id(&image2));
+    // A too-short ATR is an error, not a short code.
+    assert!(matches!(
+        batch.holders[0].to_card_image(&sample_image().unwrap(), &profile(), &atr[..7]),
+        Err(ToImageError::ChipCardId { .. })
+    ));
+    // A card_id column wins.
+    let text = format!(
+        "{HEADER},card_id\n{},330100D15600000599110145FFFFFFFF\n",
+        row(&id("33010219900307123"), "李测试", "1", "A12345678")
+    );
+    let batch = parse(&text);
+    let image = batch.holders[0]
+        .to_card_image(&sample_image().unwrap(), &profile(), &atr)
+        .unwrap();
+    assert_eq!(card_id(&image), "330100D15600000599110145FFFFFFFF");
+}
+
+#[test]
 fn to_image_reports_a_base_missing_items() {
     let batch = parse(&csv(&[row(
         &id("33010219900307123"),

@@ -125,7 +125,6 @@ struct TestStation {
     current: Option<Ex>,
     crash: Arc<Crash>,
     apdus: Arc<AtomicUsize>,
-    atr: Vec<u8>,
 }
 
 impl TestStation {
@@ -144,7 +143,6 @@ impl TestStation {
             current,
             crash,
             apdus,
-            atr: sscard_emu::cos::BLANK_ATR.to_vec(),
         }
     }
 }
@@ -168,15 +166,16 @@ impl Station for TestStation {
             return Err("no card came in 10 s".into());
         }
         if self.current.is_none() {
-            let card = sscard_emu::blank_card().map_err(|e| e.to_string())?;
+            let card = sscard_emu::factory_blank_card().map_err(|e| e.to_string())?;
             self.current = Some(Exchange::new(Flaky {
                 inner: EmulatedReader::new(Runtime::new(card)),
                 crash: self.crash.clone(),
                 apdus: self.apdus.clone(),
             }));
         }
+        // The card's own ATR, as a reader reports it (each factory card has its serial).
         Ok(self.current.as_mut().map(|ex| Card {
-            atr: self.atr.clone(),
+            atr: sscard_apdu::applet::Card::atr(ex.transport().inner.runtime().card()).to_vec(),
             ex,
         }))
     }
@@ -228,8 +227,8 @@ impl Observer for StopAfter {
 fn check_cards(slots: &[Arc<Mutex<Slot>>], batch: &Batch) {
     let profile = profile();
     let base = base();
-    let atr = sscard_emu::cos::BLANK_ATR;
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut card_ids = std::collections::HashSet::new();
     for slot in slots {
         let mut slot = slot.lock().unwrap();
         for card in &mut slot.ejected {
@@ -240,14 +239,26 @@ fn check_cards(slots: &[Arc<Mutex<Slot>>], batch: &Batch) {
             if life.state != LifecycleState::Issued {
                 continue;
             }
+            let atr =
+                sscard_apdu::applet::Card::atr(card.transport().inner.runtime().card()).to_vec();
+            let ex = &mut Exchange::new(&mut card.transport().inner);
             let got = sscard_ssse::read_basic(ex, &profile, &atr).unwrap();
             let holder = batch
                 .holders
                 .iter()
                 .find(|h| h.ssn() == got.ssn)
                 .unwrap_or_else(|| panic!("card of unknown holder {got:?}"));
-            let want = holder.to_image(&base, &profile).unwrap();
+            // Each card has its own identification code, from its chip.
+            let want = holder.to_card_image(&base, &profile, &atr).unwrap();
             assert_eq!(got, sscard_ssse::BasicInfo::from_image(&want));
+            assert!(got
+                .card_id
+                .ends_with(&sscard_apdu::hex::to_string(&atr[atr.len() - 8..])));
+            assert!(
+                card_ids.insert(got.card_id.clone()),
+                "card id {} twice",
+                got.card_id
+            );
             *seen.entry(got.ssn.clone()).or_default() += 1;
         }
     }

@@ -178,7 +178,31 @@ pub struct BlankOptions {
     pub entropy: Box<dyn Entropy>,
 }
 
+/// The longest ATR (ISO/IEC 7816-3: TS and at most 32 further bytes).
+const MAX_ATR: usize = 33;
+
+/// Bytes at the end of [`BLANK_ATR`] (its last historical bytes) that
+/// [`BlankOptions::with_serial`] replaces with the chip's serial number (ours).
+pub const SERIAL_LEN: usize = 5;
+
 impl BlankOptions {
+    /// The same options for a chip with serial number `serial`: the last
+    /// [`SERIAL_LEN`] bytes of the ATR (its historical bytes; the ATR has no TCK to
+    /// keep right) become `serial`, as on real cards whose ATR ends with the chip's
+    /// serial. The ATR's last 8 bytes are the card-level diversification factor
+    /// (`sscard.md` §3.3), so cards with different serials get different keys — and,
+    /// when the issuer takes the card identification code's tail from the chip, different
+    /// codes.
+    #[must_use]
+    pub fn with_serial(mut self, serial: [u8; SERIAL_LEN]) -> Self {
+        if let Some(start) = self.atr.len().checked_sub(SERIAL_LEN) {
+            if let Some(tail) = self.atr.get_mut(start..) {
+                tail.copy_from_slice(&serial);
+            }
+        }
+        self
+    }
+
     /// A 3DES blank card with the sample ATR, the TEST transport key, the emulation
     /// scheme, [`DEFAULT_CAPACITY`] and OS randomness.
     pub fn new() -> Result<Self, BuildError> {
@@ -264,6 +288,12 @@ pub struct Layout {
     pub puk: Option<u8>,
     /// Key id of the secure-transport key.
     pub stk: Option<u8>,
+    /// The chip's ATR, hex: a blank card's ATR carries its serial number
+    /// ([`BlankOptions::with_serial`]), so a card served again from its state keeps it
+    /// (and the keys diversified with it). Absent in states written before it was
+    /// kept: the card then keeps the ATR it was built with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atr: Option<String>,
 }
 
 /// A DF of the layout.
@@ -868,6 +898,7 @@ impl SsCard {
             pin_max_tries: self.pin.as_ref().map(|p| p.max_tries),
             puk: self.puk,
             stk: self.stk,
+            atr: Some(hex(&self.atr)),
         }
     }
 
@@ -949,6 +980,16 @@ impl SsCard {
             (None, None) => None,
             _ => return Err(bad()),
         };
+        let atr = match &layout.atr {
+            Some(atr) => {
+                let atr = hex(atr)?;
+                if atr.len() < 8 || atr.len() > MAX_ATR {
+                    return Err(bad());
+                }
+                Some(atr)
+            }
+            None => None,
+        };
         match (&mut self.lifecycle, layout.issued) {
             (Lifecycle::PreIssuance(p), false) => {
                 p.transport.tries_left = layout.transport_tries.min(p.max_tries);
@@ -962,6 +1003,9 @@ impl SsCard {
         self.pin = pin;
         self.puk = layout.puk;
         self.stk = layout.stk;
+        if let Some(atr) = atr {
+            self.atr = atr;
+        }
         self.mf = Some(0);
         if self.session.df.is_some_and(|d| d >= self.dfs.len()) {
             self.session = Session {

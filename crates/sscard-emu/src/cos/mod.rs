@@ -26,8 +26,8 @@ mod issuance;
 pub use command::{Command, RecordRef};
 pub use issuance::{
     key_type, lifecycle, rule_from_wire, rule_to_wire, BlankOptions, DfLayout, EfLayout, KeyLayout,
-    Layout, TransportKey, BLANK_ATR, DEFAULT_CAPACITY, FILE_EXISTS, TRANSPORT_KEY_SCHEMA,
-    TRANSPORT_TEST_KEY_JSON,
+    Layout, TransportKey, BLANK_ATR, DEFAULT_CAPACITY, FILE_EXISTS, SERIAL_LEN,
+    TRANSPORT_KEY_SCHEMA, TRANSPORT_TEST_KEY_JSON,
 };
 
 use issuance::Lifecycle;

@@ -425,6 +425,9 @@ where
     Ok(image_of(atr, algorithm_id, files))
 }
 
+/// The SSSE's algorithm identifier and the items read before authenticating.
+type Authenticated = (Option<u8>, Files);
+
 /// SELECT SSSE, the pre-authentication items, and on a 3.0 card internal then RKSSSE
 /// external authentication (the SSSE stays selected, so the security state holds).
 fn authenticate_basic<T, R, M>(
@@ -433,7 +436,7 @@ fn authenticate_basic<T, R, M>(
     atr: &[u8],
     module: &mut M,
     nonce: &[u8; 8],
-) -> Result<(Option<u8>, Files), security::AuthError<T::Error, M::Error>>
+) -> Result<Authenticated, security::AuthError<T::Error, M::Error>>
 where
     T: Transport,
     R: Trace,

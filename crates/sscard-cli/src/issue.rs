@@ -437,7 +437,7 @@ pub fn run(args: &IssueArgs) -> Result<()> {
 
 /// The security module at `addr`, checked to answer the protocol before any holder is
 /// claimed.
-fn hsm_client(addr: &str) -> Result<HsmClient> {
+pub fn hsm_client(addr: &str) -> Result<HsmClient> {
     let resolved = addr
         .to_socket_addrs()
         .with_context(|| format!("--hsm {addr}: not a host:port"))?

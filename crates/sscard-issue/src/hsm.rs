@@ -611,7 +611,8 @@ pub struct ServeReport {
 const POLL: Duration = Duration::from_millis(50);
 
 /// Serves `hsm` on `listener` (one thread per connection, requests answered in order)
-/// until `stop` is set; then every connection is closed and the report returned.
+/// until `stop` is set; then every connection is closed and the report returned. Fails
+/// only when the listener cannot be made non-blocking.
 /// `log` gets one line per connection opened or closed and per protocol error.
 pub fn serve<K>(
     listener: &TcpListener,
@@ -626,7 +627,7 @@ where
     let hsm = Mutex::new(hsm);
     let requests = AtomicU64::new(0);
     let mut connections = 0u64;
-    std::thread::scope(|scope| -> io::Result<()> {
+    std::thread::scope(|scope| {
         while !stop.load(Ordering::SeqCst) {
             match listener.accept() {
                 Ok((stream, peer)) => {
@@ -641,13 +642,14 @@ where
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    stop.store(true, Ordering::SeqCst);
-                    return Err(e);
+                    // Out of file descriptors, a connection reset before accept…: the
+                    // server goes on.
+                    log(&format!("accept: {e}"));
+                    std::thread::sleep(POLL);
                 }
             }
         }
-        Ok(())
-    })?;
+    });
     Ok(ServeReport {
         connections,
         requests: requests.load(Ordering::SeqCst),

@@ -14,7 +14,7 @@
 //!
 //! **The protocol is ours** (`apdu-specs/hsm-issuance.md`): real issuance HSMs load
 //! keys in "HSM (ciphertext)" mode (`spec/sscard.md` §6.2), but their protocols are
-//! not public. Treat every detail of it as [U].
+//! not public. Treat every detail of it as `[U]`.
 //!
 //! One request line, one answer line, in order, ASCII, LF-terminated, at most
 //! [`MAX_LINE`] bytes; a connection carries any number of requests:

@@ -34,7 +34,7 @@ fn the_development_module_answers_like_software_keys_and_stops_by_itself() {
             "--listen",
             "127.0.0.1:0",
             "--max-seconds",
-            "3",
+            "5",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -233,12 +233,13 @@ check "three issued cards verified against their records ($verified)" $?
 
 # 3rd-generation (SM4) blank cards, issued through the development security module: the
 # keys are in `sscard hsm serve` on a loopback port (stopped by its PID), `sscard issue
-# --hsm --generation 3` holds none. Every holder done once; a filed card, put back in a
-# reader, shows its basic information only after RKSSSE (plain `sscard read` is refused)
-# and passes `sscard verify` through the same module.
+# --hsm --generation 3` holds none. Every holder done once; the module killed mid-batch
+# fails the cards at hand cleanly and, restarted, lets --retry-failed finish; a filed
+# card, put back in a reader, shows its basic information only after RKSSSE (plain
+# `sscard read` is refused) and passes `sscard verify` through the module.
 kill "${feeders[1]}" 2>/dev/null
 wait "${feeders[1]}" 2>/dev/null
-timeout -k 5 600 "$BIN" hsm serve --listen 127.0.0.1:0 --verbose >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
+"$BIN" hsm serve --listen 127.0.0.1:0 --max-seconds 600 >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
 hsm=$!
 sscard_track_pid "$hsm" "sscard hsm serve"
 for _ in $(seq 100); do
@@ -269,6 +270,42 @@ cat "$tmp/run.log"
 	[[ $(grep -c '"step":"done"' "$tmp/journal3.jsonl") == 7 ]] &&
 	[[ $(ls "$tmp"/feeder3-*/card-*.json | wc -l) -ge 7 ]]
 check "7 holders issued on 3rd-generation blank cards through the security module, each done once" $?
+
+# The module killed with SIGKILL once the journal of a fresh batch has 10 lines.
+: >"$tmp/run.log"
+timeout -k 5 120 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal3k.jsonl" \
+	--reader "$READER0" --reader "$READER1" --hsm "$hsm_addr" --generation 3 --wait 10 \
+	>>"$tmp/run.log" 2>&1 &
+pid=$!
+sscard_track_pid "$pid" "sscard issue (module killed)"
+for _ in $(seq 3000); do
+	(($(wc -l <"$tmp/journal3k.jsonl" 2>/dev/null || echo 0) >= 10)) && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.005
+done
+kill -KILL "$hsm" 2>/dev/null
+wait "$hsm" 2>/dev/null
+wait "$pid"
+rc=$?
+nfailed=$(sed -n 's/^failed: //p' "$tmp/run.log")
+((rc == 1 && ${nfailed:-0} > 0)) && ! grep -q "left half-done" "$tmp/run.log" &&
+	grep -q "security module at $hsm_addr: cannot connect" "$tmp/run.log"
+check "the module killed mid-batch: $nfailed holders failed cleanly (exit $rc), none left half-done" $?
+"$BIN" hsm serve --listen "$hsm_addr" --max-seconds 600 >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
+hsm=$!
+sscard_track_pid "$hsm" "sscard hsm serve (restarted)"
+for _ in $(seq 100); do
+	grep -q "^listening on " "$tmp/hsm.out" && break
+	sleep 0.05
+done
+: >"$tmp/run.log"
+timeout -k 5 300 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal3k.jsonl" \
+	--reader "$READER0" --reader "$READER1" --hsm "$hsm_addr" --generation 3 --retry-failed \
+	--wait 10 >>"$tmp/run.log" 2>&1
+rc=$?
+((rc == 0)) && [[ $(grep -c '"step":"done"' "$tmp/journal3k.jsonl") == "$HOLDERS" ]]
+check "the module restarted on $hsm_addr: --retry-failed finishes the batch, every holder done once" $?
+[[ $rc -eq 0 ]] || tail -20 "$tmp/run.log"
 for pid in "${gen3[@]}"; do
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null

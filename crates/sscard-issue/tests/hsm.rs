@@ -693,3 +693,21 @@ fn a_module_killed_mid_batch_fails_the_rest_cleanly_and_a_restarted_one_finishes
         (5, 0, 0, 0)
     );
 }
+
+proptest::proptest! {
+    /// Whatever a client sends, the server answers one `OK …` or `ERR …` line, without
+    /// panicking, and never a line break inside.
+    #[test]
+    fn any_request_gets_one_answer_line(
+        op in proptest::sample::select(vec![
+            "PING", "TRANSPORT-AUTH", "TRANSPORT-MAC", "WRAP-KEY", "WRAP-PIN", "CARD-AUTH", "X",
+        ]),
+        fields in proptest::collection::vec("[0-9A-Fa-f]{0,40}|[ -~]{0,12}", 0..8),
+    ) {
+        let mut hsm = IssuanceHsm::new(key_set(), TransportKey::test_key().unwrap(), EmulationScheme);
+        let request = std::iter::once(op.to_owned()).chain(fields).collect::<Vec<_>>().join(" ");
+        let answer = hsm.answer(&request);
+        proptest::prop_assert!(answer.starts_with("OK ") || answer.starts_with("ERR "), "{}", answer);
+        proptest::prop_assert!(!answer.contains('\n'));
+    }
+}

@@ -888,13 +888,19 @@ pub fn third_generation(image: &Image) -> bool {
 
 /// A nonce for the read-back's internal authentication. Not from a cryptographic
 /// generator: it only has to differ between cards (the card is ours, freshly issued);
-/// the process's randomly keyed hasher over the time and the holder gives that.
+/// the process's randomly keyed hasher over the clock and the holder's ID number gives
+/// that.
 fn read_back_nonce(target: &Image) -> [u8; 8] {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     now_ms().hash(&mut h);
     Instant::now().hash(&mut h);
-    target.files.get("SSSE/EF06").map(|f| f.len()).hash(&mut h);
+    target
+        .files
+        .get("SSSE/EF06")
+        .and_then(|f| f.get("ssn"))
+        .and_then(Value::as_text)
+        .hash(&mut h);
     h.finish().to_be_bytes()
 }
 

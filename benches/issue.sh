@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Batch issuance speed through the real PC/SC stack: `sscard issue` on N generated
 # holders with blank emulated cards behind card feeders (`sscard emulate --blank
-# --feeder`), once with one reader and once with two (a fresh journal each time).
-# Prints APDUs and wall time per card, cards/min and the two-reader speed-up (target
-# ≥ 1.8×). A benchmark, not a test: it asserts nothing about speed. Not run by
+# --feeder`), once with one reader and once with two (a fresh journal each time), then
+# with two readers and the keys in the development security module (`sscard hsm serve`,
+# apdu-specs/hsm-issuance.md) instead of in process.
+# Prints APDUs and wall time per card, cards/min, the two-reader speed-up (target
+# ≥ 1.8×) and the security module's cost. A benchmark, not a test: it asserts nothing about speed. Not run by
 # tools/test.
 #
 #   benches/issue.sh [N]          N holders (default 200)
@@ -57,7 +59,7 @@ run() { # run LABEL READER... → prints the figures of one run
 	rm -f "$work/journal-$label.jsonl"
 	local out
 	out=$(timeout -k 5 "$max" "$BIN" issue --batch "$work/batch.csv" \
-		--journal "$work/journal-$label.jsonl" "${args[@]}" --soft-keys 2>/dev/null)
+		--journal "$work/journal-$label.jsonl" "${args[@]}" "${keys[@]}" 2>/dev/null)
 	local issued secs apdus
 	issued=$(awk '$1 == "issued:" {print $2}' <<<"$out")
 	secs=$(awk '$1 == "elapsed:" {print $2}' <<<"$out")
@@ -68,8 +70,23 @@ run() { # run LABEL READER... → prints the figures of one run
 	echo "$secs" >"$work/secs-$label"
 }
 
+keys=(--soft-keys)
 echo "# sscard issue, $N holders, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
 run one-reader "$R0"
 run two-readers "$R0" "$R1"
 awk -v a="$(cat "$work/secs-one-reader")" -v b="$(cat "$work/secs-two-readers")" \
 	'BEGIN { printf "speed-up with two readers: %.2fx (target >= 1.8x)\n", a / b }'
+
+timeout -k 5 "$max" "$BIN" hsm serve --listen 127.0.0.1:0 >"$work/hsm.out" 2>"$work/hsm.log" &
+hsm=$!
+sscard_track_pid "$hsm" "sscard hsm serve"
+for _ in $(seq 100); do
+	grep -q "^listening on " "$work/hsm.out" && break
+	sleep 0.05
+done
+keys=(--hsm "$(sed -n 's/^listening on //p' "$work/hsm.out")")
+run two-hsm "$R0" "$R1"
+kill -INT "$hsm" 2>/dev/null
+wait "$hsm" || true
+awk -v a="$(cat "$work/secs-two-readers")" -v b="$(cat "$work/secs-two-hsm")" -v n="$N" \
+	'BEGIN { printf "security module: %.2fx the in-process keys time (%+.1f ms/card)\n", b / a, 1000 * (b - a) / n }'

@@ -8,6 +8,8 @@
 # number, every result file says done, and the invalid rows were reported with their
 # row numbers. Then every issued card, served again from its filed state, passes
 # `sscard verify` against its issuance record and `sscard read` shows its batch row.
+# Last, a 3rd-generation leg: SM4 blank cards issued with the keys in `sscard hsm
+# serve` (apdu-specs/hsm-issuance.md), read back and verified through it.
 #
 # Needs target/release/sscard (or SSCARD_BIN). Prints "N passed, M failed".
 set -euo pipefail
@@ -241,5 +243,124 @@ check "every issued card ($verified of $HOLDERS) passes sscard verify ($checks c
 ids=$(sort -u "$tmp/card-ids" | grep -c .)
 ((ids == HOLDERS))
 check "every issued card has its own identification code ($ids distinct)" $?
+
+
+# 3rd-generation (SM4) blank cards, issued through the development security module: the
+# keys are in `sscard hsm serve` on a loopback port (stopped by its PID), `sscard issue
+# --hsm --generation 3` holds none. Every holder done once; the module killed mid-batch
+# fails the cards at hand cleanly and, restarted, lets --retry-failed finish; a filed
+# card, put back in a reader, shows its basic information only after RKSSSE (plain
+# `sscard read` is refused) and passes `sscard verify` through the module.
+kill "${feeders[1]}" 2>/dev/null
+wait "${feeders[1]}" 2>/dev/null
+"$BIN" hsm serve --listen 127.0.0.1:0 --max-seconds 600 >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
+hsm=$!
+sscard_track_pid "$hsm" "sscard hsm serve"
+for _ in $(seq 100); do
+	grep -q "^listening on " "$tmp/hsm.out" && break
+	sleep 0.05
+done
+hsm_addr=$(sed -n 's/^listening on //p' "$tmp/hsm.out")
+[[ -n $hsm_addr ]]
+check "sscard hsm serve listens on a loopback port ($hsm_addr)" $?
+gen3=()
+for slot in 0 1; do
+	timeout -k 5 600 "$BIN" emulate --blank --generation 3 --feeder "$tmp/feeder3-$slot" \
+		--port $((port + slot)) 2>>"$tmp/emulator3-$slot.log" &
+	gen3+=($!)
+	sscard_track_pid $! "sscard emulate --blank --generation 3 --feeder (slot $slot)"
+done
+for r in "$READER0" "$READER1"; do
+	sscard_wait_card "$r" 10 >/dev/null
+done
+head -n 9 "$tmp/batch.csv" >"$tmp/batch3.csv" # 8 rows, row 5 invalid: 7 holders
+: >"$tmp/run.log"
+timeout -k 5 300 "$BIN" issue --batch "$tmp/batch3.csv" --journal "$tmp/journal3.jsonl" \
+	--results "$tmp/results3" --reader "$READER0" --reader "$READER1" --hsm "$hsm_addr" \
+	--generation 3 --wait 10 >>"$tmp/run.log" 2>&1
+rc=$?
+cat "$tmp/run.log"
+((rc == 0)) && grep -q "^failed: 0$" "$tmp/run.log" &&
+	[[ $(grep -c '"step":"done"' "$tmp/journal3.jsonl") == 7 ]] &&
+	[[ $(ls "$tmp"/feeder3-*/card-*.json | wc -l) -ge 7 ]]
+check "7 holders issued on 3rd-generation blank cards through the security module, each done once" $?
+
+# The module killed with SIGKILL once the journal of a fresh batch has 10 lines.
+: >"$tmp/run.log"
+timeout -k 5 120 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal3k.jsonl" \
+	--reader "$READER0" --reader "$READER1" --hsm "$hsm_addr" --generation 3 --wait 10 \
+	>>"$tmp/run.log" 2>&1 &
+pid=$!
+sscard_track_pid "$pid" "sscard issue (module killed)"
+for _ in $(seq 3000); do
+	(($(wc -l <"$tmp/journal3k.jsonl" 2>/dev/null || echo 0) >= 10)) && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.005
+done
+kill -KILL "$hsm" 2>/dev/null
+wait "$hsm" 2>/dev/null
+wait "$pid"
+rc=$?
+nfailed=$(sed -n 's/^failed: //p' "$tmp/run.log")
+((rc == 1 && ${nfailed:-0} > 0)) && ! grep -q "left half-done" "$tmp/run.log" &&
+	grep -q "security module at $hsm_addr: cannot connect" "$tmp/run.log"
+check "the module killed mid-batch: $nfailed holders failed cleanly (exit $rc), none left half-done" $?
+"$BIN" hsm serve --listen "$hsm_addr" --max-seconds 600 >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
+hsm=$!
+sscard_track_pid "$hsm" "sscard hsm serve (restarted)"
+for _ in $(seq 100); do
+	grep -q "^listening on " "$tmp/hsm.out" && break
+	sleep 0.05
+done
+: >"$tmp/run.log"
+timeout -k 5 300 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal3k.jsonl" \
+	--reader "$READER0" --reader "$READER1" --hsm "$hsm_addr" --generation 3 --retry-failed \
+	--wait 10 >>"$tmp/run.log" 2>&1
+rc=$?
+((rc == 0)) && [[ $(grep -c '"step":"done"' "$tmp/journal3k.jsonl") == "$HOLDERS" ]]
+check "the module restarted on $hsm_addr: --retry-failed finishes the batch, every holder done once" $?
+[[ $rc -eq 0 ]] || tail -20 "$tmp/run.log"
+for pid in "${gen3[@]}"; do
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+done
+wait_empty
+card=$(ls "$tmp"/feeder3-*/card-*.json | sort | head -1)
+holder=$(python3 - "$card" "$tmp" <<'EOF'
+import glob, json, sys
+card, tmp = sys.argv[1], sys.argv[2]
+text = json.dumps(json.load(open(card))).upper()
+for f in glob.glob(tmp + "/results3/*.json"):
+    r = json.load(open(f))
+    if r["holder"].encode().hex().upper() in text and r.get("record"):
+        json.dump(r["record"], open(tmp + "/record3.json", "w"), ensure_ascii=False)
+        print(r["holder"])
+        break
+EOF
+)
+cp "$card" "$tmp/reissued3.json"
+timeout -k 5 60 "$BIN" emulate --blank --generation 3 --state "$tmp/reissued3.json" --port "$port" \
+	2>>"$tmp/emulator-back3.log" &
+back=$!
+sscard_track_pid "$back" "sscard emulate --blank --generation 3 --state (an issued 3.0 card)"
+sscard_wait_card "$READER0" 10 >/dev/null
+rout=$("$BIN" read --reader "$READER0" 2>&1)
+rrc=$?
+((rrc != 0)) && grep -q "3rd-generation card" <<<"$rout"
+check "the issued 3.0 card refuses its basic information without RKSSSE (sscard read)" $?
+vout=$("$BIN" verify --reader "$READER0" --record "$tmp/record3.json" --hsm "$hsm_addr" 2>&1)
+vrc=$?
+checks=$(grep -c '^ok' <<<"$vout")
+[[ -n $holder && $vrc -eq 0 ]] && grep -q "^ok   data SSSE/EF06 ssn: \"$holder\"" <<<"$vout"
+check "the issued 3.0 card of $holder passes sscard verify through the security module ($checks checks)" $?
+[[ $vrc -eq 0 ]] || grep FAIL <<<"$vout" | head -5
+kill "$back" 2>/dev/null
+wait "$back" 2>/dev/null
+kill -INT "$hsm" 2>/dev/null
+wait "$hsm"
+hrc=$?
+requests=$(sed -n 's/.*connections, \([0-9]*\) requests$/\1/p' "$tmp/hsm.log")
+((hrc == 0 && ${requests:-0} > 7 * 30))
+check "the security module stops on Ctrl-C by PID after ${requests:-0} requests" $?
 
 sscard_e2e_end

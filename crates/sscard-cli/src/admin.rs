@@ -10,6 +10,7 @@ use sscard_crypto::kdf::EmulationScheme;
 use sscard_crypto::keys::Algorithm;
 use sscard_fs::keys::KeySet;
 use sscard_fs::{Address, Profile, SSSE_EF05};
+use sscard_issue::hsm::{HsmClient, HsmError};
 use sscard_ssse::psam::PsamError;
 use sscard_ssse::security::{
     internal_authenticate, reload_pin, unblock_pin, AuthError, CardContext, SecureTransport,
@@ -33,14 +34,21 @@ pub struct ModuleArgs {
     /// emulated cards only).
     #[arg(long)]
     pub soft_keys: bool,
+    /// The issuance security module at ADDR (host:port, apdu-specs/hsm-issuance.md; `sscard
+    /// hsm serve` for development): card-key cryptograms only (verify, write, internal
+    /// authentication), not PIN reload or unblock.
+    #[arg(long = "hsm", value_name = "ADDR", conflicts_with_all = ["psam_reader", "emulated_psam", "soft_keys"])]
+    pub hsm: Option<String>,
 }
 
-/// A PSAM or software keys.
+/// A PSAM, software keys or the issuance security module.
 pub enum Module {
     /// A PSAM in a reader or in process.
     Psam(Box<OpenedPsam>),
     /// The emulation test keys.
     Soft(SoftKeys<EmulationScheme>),
+    /// The issuance security module.
+    Hsm(HsmClient),
 }
 
 /// Errors of either module.
@@ -52,6 +60,14 @@ pub enum ModuleError {
     /// Software keys.
     #[error(transparent)]
     Soft(#[from] SoftKeysError),
+    /// The issuance security module.
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    /// The module does not do this.
+    #[error(
+        "the issuance security module does not encipher or MAC for PIN reload/unblock; use a PSAM"
+    )]
+    Unsupported,
 }
 
 impl SecurityModule for Module {
@@ -66,6 +82,7 @@ impl SecurityModule for Module {
         Ok(match self {
             Self::Psam(p) => p.psam.cryptogram(card, key, factor, plain)?,
             Self::Soft(s) => s.cryptogram(card, key, factor, plain)?,
+            Self::Hsm(h) => h.cryptogram(card, key, factor, plain)?,
         })
     }
 }
@@ -81,6 +98,7 @@ impl SecureTransport for Module {
         match self {
             Self::Psam(p) => p.psam.encrypt(card, key, factor, data)?,
             Self::Soft(s) => s.encrypt(card, key, factor, data)?,
+            Self::Hsm(_) => return Err(ModuleError::Unsupported),
         }
         Ok(())
     }
@@ -94,6 +112,7 @@ impl SecureTransport for Module {
         Ok(match self {
             Self::Psam(p) => p.psam.mac(card, key, factor, data)?,
             Self::Soft(s) => s.mac(card, key, factor, data)?,
+            Self::Hsm(_) => return Err(ModuleError::Unsupported),
         })
     }
 }
@@ -101,6 +120,9 @@ impl SecureTransport for Module {
 impl Module {
     /// Opens the module the arguments name; `None` when none is named.
     pub fn open(args: &ModuleArgs, card: &CardArgs) -> Result<Option<Self>> {
+        if let Some(addr) = &args.hsm {
+            return Ok(Some(Self::Hsm(crate::issue::hsm_client(addr)?)));
+        }
         if args.soft_keys {
             let keys =
                 KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON).context("built-in key set")?;
@@ -116,7 +138,7 @@ impl Module {
     /// Like [`Module::open`], with an error naming the options when none is named.
     pub fn require(args: &ModuleArgs, card: &CardArgs) -> Result<Self> {
         Self::open(args, card)?.ok_or_else(|| {
-            anyhow!("this needs a security module: --psam READER, --emulated-psam (with --emulated), or --soft-keys (development)")
+            anyhow!("this needs a security module: --psam READER, --emulated-psam (with --emulated), --hsm ADDR, or --soft-keys (development)")
         })
     }
 

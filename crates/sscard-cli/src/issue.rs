@@ -5,12 +5,19 @@
 //! feeder's EJECT command (`80 EE 01 00`, `apdu-specs/cos-emulated.md`), then the
 //! connection is closed with the card unpowered and the next card is connected.
 //!
+//! The keys: `--hsm ADDR`, a security module that holds the master and transport keys
+//! (`apdu-specs/hsm-issuance.md`; each reader thread keeps its own connections, and a
+//! module that goes away fails the cards at hand, which `--retry-failed` issues again
+//! later), or `--soft-keys` (development: the emulation keys in this process).
+//! `--generation 3` issues 3rd-generation (SM4) cards.
+//!
 //! Ctrl-C raises the engine's stop flag: every reader finishes the journal write it is
 //! in (a whole line, fsync'd) and stops; a second Ctrl-C is ignored the same way. A
 //! harder kill leaves at worst a torn last journal line, which the journal cuts off on
 //! the next open. Rerunning the same command resumes.
 
 use std::io::{IsTerminal, Write};
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,13 +27,14 @@ use anyhow::{bail, Context, Result};
 use sscard_apdu::trace::NoTrace;
 use sscard_apdu::{Exchange, Reader, ResetKind, Status, Transport};
 use sscard_crypto::kdf::EmulationScheme;
-use sscard_crypto::keys::Algorithm;
 use sscard_emu::feeder::EJECT;
+use sscard_fs::image::Value;
 use sscard_fs::keys::KeySet;
 use sscard_fs::Image;
 use sscard_issue::batch::{Batch, BatchError, Mode, Options, TextEncoding};
 use sscard_issue::cos::{EmulatedCos, SoftKeyWrap, TransportKey};
 use sscard_issue::engine::{self, Card, Config, Observer, Station, StationResult, StepEvent};
+use sscard_issue::hsm::HsmClient;
 use sscard_issue::journal::{Journal, OnChangedBatch, Step};
 use sscard_pcsc::{Disposition, PcscCard, PcscError, Readers};
 use sscard_ssse::security::SoftKeys;
@@ -50,9 +58,20 @@ pub struct IssueArgs {
     #[arg(long = "reader", value_name = "NAME", required = true)]
     readers: Vec<String>,
     /// DEVELOPMENT ONLY: the built-in emulation keys and the TEST transport key in
-    /// memory (they issue emulated cards only). Required for now.
+    /// memory (they issue emulated cards only). This or --hsm is required.
     #[arg(long)]
     soft_keys: bool,
+    /// The issuance security module at ADDR (host:port; apdu-specs/hsm-issuance.md,
+    /// `sscard hsm serve` for development): it holds the master and transport keys and
+    /// computes every cryptogram and wrapped key; this process holds none.
+    #[arg(long, value_name = "ADDR", conflicts_with = "soft_keys")]
+    hsm: Option<String>,
+    /// Issue cards of this generation: 3 sets the template's spec version to 3.00 and
+    /// its algorithm to SM4 (3.0 read rules, RKSSSE-authenticated read-back; blank
+    /// cards of `sscard emulate --blank --generation 3`), 2 to 2.00 and 3DES. Default:
+    /// the template's.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=3))]
+    generation: Option<u8>,
     /// Refuse the whole batch when any row is invalid (default: skip invalid rows).
     #[arg(long)]
     strict: bool,
@@ -243,9 +262,14 @@ impl Observer for Progress {
 
 /// Runs `sscard issue`.
 pub fn run(args: &IssueArgs) -> Result<()> {
-    if !args.soft_keys {
-        bail!("sscard issue needs the keys: --soft-keys (development; PSAM/HSM-backed issuance is not supported yet)");
-    }
+    let hsm = match (&args.hsm, args.soft_keys) {
+        (Some(addr), _) => Some(hsm_client(addr)?),
+        (None, true) => None,
+        (None, false) => bail!(
+            "sscard issue needs the keys: --hsm ADDR (a security module), or --soft-keys \
+             (development)"
+        ),
+    };
     let profile = conn::profile()?;
     let bytes = std::fs::read(&args.batch)
         .with_context(|| format!("reading the batch {}", args.batch.display()))?;
@@ -290,10 +314,14 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         batch.holders.len(),
         batch.errors.len()
     );
-    let base: Image = match &args.template {
+    let mut base: Image = match &args.template {
         Some(path) => conn::load_image(Some(path))?,
         None => Image::from_json(sscard_fs::SAMPLE_IMAGE_JSON).context("built-in sample image")?,
     };
+    if let Some(generation) = args.generation {
+        set_generation(&mut base, generation);
+    }
+    let algorithm = conn::image_algorithm(&base);
     let journal_path = args.journal.clone().unwrap_or_else(|| {
         let mut name = args.batch.as_os_str().to_owned();
         name.push(".journal");
@@ -352,21 +380,13 @@ pub fn run(args: &IssueArgs) -> Result<()> {
             apdus: apdus.clone(),
         })
         .collect();
-    let keys = KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON).context("built-in key set")?;
-    let transport = TransportKey::test_key().context("TEST transport key")?;
-    let make_keys = || {
-        (
-            SoftKeyWrap::new(keys.clone(), transport.clone(), EmulationScheme),
-            SoftKeys::new(keys.clone(), EmulationScheme),
-        )
-    };
     let config = Config {
         profile: &profile,
         base: &base,
         holders: &batch.holders,
         journal: &journal,
         backend: EmulatedCos::default(),
-        algorithm: Algorithm::Des3,
+        algorithm,
         results: args.results.clone(),
         stop: &stop,
         invalid_rows: batch.errors.len(),
@@ -376,7 +396,29 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         tty: std::io::stderr().is_terminal(),
         last: Mutex::new((usize::MAX, usize::MAX)),
     };
-    let summary = engine::run(&config, stations, make_keys, &progress)?;
+    let summary = match hsm {
+        Some(client) => {
+            let addr = client.addr();
+            engine::run(
+                &config,
+                stations,
+                || (HsmClient::new(addr), HsmClient::new(addr)),
+                &progress,
+            )?
+        }
+        None => {
+            let keys =
+                KeySet::from_json(sscard_fs::EMULATION_KEYS_JSON).context("built-in key set")?;
+            let transport = TransportKey::test_key().context("TEST transport key")?;
+            let make_keys = || {
+                (
+                    SoftKeyWrap::new(keys.clone(), transport.clone(), EmulationScheme),
+                    SoftKeys::new(keys.clone(), EmulationScheme),
+                )
+            };
+            engine::run(&config, stations, make_keys, &progress)?
+        }
+    };
     if progress.tty {
         eprintln!();
     }
@@ -426,4 +468,34 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The security module at `addr`, checked to answer the protocol before any holder is
+/// claimed.
+pub fn hsm_client(addr: &str) -> Result<HsmClient> {
+    let resolved = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--hsm {addr}: not a host:port"))?
+        .next()
+        .with_context(|| format!("--hsm {addr}: no address"))?;
+    let mut client = HsmClient::new(resolved);
+    client
+        .ping()
+        .with_context(|| format!("--hsm {addr}: the security module does not answer"))?;
+    Ok(client)
+}
+
+/// Makes the template a card of `generation`: 3 → spec version 3.00 and SM4 (`03`),
+/// 2 → 2.00 and 3DES (`01`).
+fn set_generation(base: &mut Image, generation: u8) {
+    let (version, algorithm) = if generation == 3 {
+        ("3.00", "03")
+    } else {
+        ("2.00", "01")
+    };
+    base.algorithm_id = Some(algorithm.into());
+    base.files
+        .entry(sscard_fs::SSSE_EF05.into())
+        .or_default()
+        .insert("spec_version".into(), Value::Text(version.into()));
 }

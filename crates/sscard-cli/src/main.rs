@@ -3,6 +3,7 @@
 
 mod admin;
 mod conn;
+mod hsm_serve;
 mod issue;
 mod load;
 mod pboc;
@@ -58,7 +59,7 @@ enum Cmd {
     /// Card authentication.
     #[command(subcommand)]
     Auth(AuthCmd),
-    /// The HSM (加密机) two-step read.
+    /// The HSM (加密机): the two-step read; the development issuance module.
     #[command(subcommand)]
     Hsm(HsmCmd),
     /// The application directory (社会保障卡应用目录).
@@ -89,6 +90,9 @@ enum HsmCmd {
     Read(admin::HsmReadArgs),
     /// DEVELOPMENT ONLY: answer Step 1 strings from stdin with the emulation test keys.
     Answer,
+    /// DEVELOPMENT ONLY: the issuance security module for `sscard issue --hsm`
+    /// (apdu-specs/hsm-issuance.md), holding a key file's masters in memory.
+    Serve(hsm_serve::ServeArgs),
 }
 
 #[derive(clap::Args)]
@@ -180,7 +184,7 @@ struct EmulateArgs {
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
     /// Serve a BLANK card of the emulated COS instead (pre-issuance: an MF and the TEST
-    /// transport key only, 3DES, the sample ATR; issuance commands in
+    /// transport key only, 3DES unless --generation 3, the sample ATR; issuance commands in
     /// apdu-specs/cos-emulated.md). With --state its files, keys and lifecycle persist.
     #[arg(long, conflicts_with_all = ["image", "psam_env"])]
     blank: bool,
@@ -189,6 +193,11 @@ struct EmulateArgs {
     /// and puts a fresh blank card in the reader (from the next command on).
     #[arg(long, value_name = "DIR", requires = "blank")]
     feeder: Option<PathBuf>,
+    /// With --blank: the card generation. 3: a 3rd-generation blank card (SM4 transport
+    /// key and card keys; issue it with `sscard issue --generation 3`); 2 (default):
+    /// 3DES.
+    #[arg(long, value_name = "N", requires = "blank", value_parser = clap::value_parser!(u8).range(2..=3))]
+    generation: Option<u8>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -214,6 +223,7 @@ fn main() {
         Cmd::Auth(AuthCmd::Internal(args)) => admin::auth_internal(&args),
         Cmd::Hsm(HsmCmd::Read(args)) => admin::hsm_read(&args),
         Cmd::Hsm(HsmCmd::Answer) => admin::hsm_answer(),
+        Cmd::Hsm(HsmCmd::Serve(args)) => hsm_serve::run(&args),
         Cmd::Apps(cmd) => admin::apps(&cmd),
         Cmd::Load(args) => load::run(&args),
         Cmd::Pboc(cmd) => pboc::run(&cmd),
@@ -451,9 +461,21 @@ fn pin_verify(card_args: &CardArgs, pin_args: &pin::PinArgs) -> Result<()> {
     Ok(())
 }
 
+/// A blank card of the emulated COS with this algorithm (SM4: a 3rd-generation card),
+/// as from the card factory: with a chip serial of its own in its ATR.
+fn new_blank(algorithm: Algorithm) -> Result<sscard_emu::SsCard, sscard_emu::cos::BuildError> {
+    sscard_emu::SsCard::blank(
+        sscard_emu::cos::BlankOptions {
+            algorithm,
+            ..sscard_emu::cos::BlankOptions::new()?
+        }
+        .with_random_serial(),
+    )
+}
+
 /// The blank card of `sscard emulate --blank`, persistent when `state` is given.
-fn blank_card(state: Option<&std::path::Path>) -> Result<sscard_emu::SsCard> {
-    let card = sscard_emu::factory_blank_card().context("blank card")?;
+fn blank_card(state: Option<&std::path::Path>, algorithm: Algorithm) -> Result<sscard_emu::SsCard> {
+    let card = new_blank(algorithm).context("blank card")?;
     let Some(state) = state else {
         return Ok(card);
     };
@@ -506,21 +528,27 @@ fn emulate(args: &EmulateArgs) -> Result<()> {
         None => None,
     };
     let log = |line: &str| eprintln!("sscard emulate: {line}");
+    let blank_algorithm = match args.generation {
+        Some(3) => Algorithm::Sm4,
+        _ => Algorithm::Des3,
+    };
     let card_result = match args.card {
-        CardKind::Sscard if args.blank => blank_card(args.state.as_deref()).and_then(|card| {
-            if let Some(dir) = &args.feeder {
-                let make = Box::new(sscard_emu::factory_blank_card);
-                let card = sscard_emu::feeder::Feeder::new(card, dir, args.state.clone(), make)?;
+        CardKind::Sscard if args.blank => blank_card(args.state.as_deref(), blank_algorithm)
+            .and_then(|card| {
+                if let Some(dir) = &args.feeder {
+                    let make = Box::new(move || new_blank(blank_algorithm));
+                    let card =
+                        sscard_emu::feeder::Feeder::new(card, dir, args.state.clone(), make)?;
+                    let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
+                        .with_log(log)
+                        .with_quickack(!args.naive);
+                    return Ok(bridge.run(&stop)?);
+                }
                 let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
                     .with_log(log)
                     .with_quickack(!args.naive);
-                return Ok(bridge.run(&stop)?);
-            }
-            let mut bridge = VpcdBridge::new(Runtime::new(card).with_paging(paging), addr)
-                .with_log(log)
-                .with_quickack(!args.naive);
-            Ok(bridge.run(&stop)?)
-        }),
+                Ok(bridge.run(&stop)?)
+            }),
         CardKind::Sscard => {
             conn::build_card_with_state(args.image.as_deref(), args.state.as_deref()).and_then(
                 |card| {

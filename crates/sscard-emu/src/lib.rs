@@ -75,9 +75,7 @@ pub fn blank_card() -> Result<SsCard, cos::BuildError> {
 /// so that cards issued one after another get different card-level key
 /// diversification. What `sscard emulate --blank` and its card feeder hand out.
 pub fn factory_blank_card() -> Result<SsCard, cos::BuildError> {
-    let mut serial = [0u8; cos::SERIAL_LEN];
-    cos::Entropy::fill(&mut cos::OsEntropy, &mut serial);
-    SsCard::blank(cos::BlankOptions::new()?.with_serial(serial))
+    SsCard::blank(cos::BlankOptions::new()?.with_random_serial())
 }
 
 /// The built-in sample card with the PBOC bank application

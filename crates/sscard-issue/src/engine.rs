@@ -11,15 +11,18 @@
 //! 2. take a holder: first a half-done holder whose last step was on this reader (its
 //!    card is still in the reader), else [`Journal::claim_next`] (which records
 //!    `started`);
-//! 3. pre-personalise it ([`pre_personalise`]; a half-issued card of a resumed holder
+//! 3. pre-personalise it ([`pre_personalise`], with the 3.0 read rules when the
+//!    holder's image is a 3rd-generation card's; a half-issued card of a resumed holder
 //!    goes through [`reissue`]) and record `preissued` with the card's ATR and
 //!    identification code;
 //! 4. personalise: external authentication with the update key (`04`) through the
 //!    security module, then UPDATE RECORD of every EF05 and EF06 record of
 //!    [`Holder::to_image`] (the initial PIN is loaded by pre-personalisation); record
 //!    `personalised`;
-//! 5. read the card back ([`sscard_ssse::read_image`]) and compare it item by item
-//!    with the target image; record `verified`;
+//! 5. read the card back ([`sscard_ssse::read_image`]; a 3rd-generation card, see
+//!    [`third_generation`], after internal and RKSSSE external authentication through
+//!    the security module, [`sscard_ssse::read_image_secured`]) and compare it item by
+//!    item with the target image; record `verified`;
 //! 6. eject the card ([`Station::eject`], the feeder's signal) and record `done`.
 //!
 //! Any failure records `failed` with the reason, writes the card's result file and
@@ -446,7 +449,10 @@ impl Attempt<'_> {
 
 /// Runs the batch on `stations` (one thread each) until every holder is done or
 /// failed, no card comes, or the stop flag is set. `keys` makes each thread's key
-/// wrapper (for pre-personalisation) and security module (for the update key).
+/// wrapper (for pre-personalisation) and security module (for the update key and a
+/// 3.0 card's read-back): software keys, or a client of a security module that holds
+/// them ([`crate::hsm::HsmClient`] for both). Their failures (a module gone) fail the
+/// card at hand like any card error.
 pub fn run<S, B, W, M, F>(
     config: &Config<'_, B>,
     stations: Vec<S>,
@@ -806,7 +812,8 @@ where
         card_id: &card_id,
         algorithm: config.algorithm,
     };
-    let plan = IssuePlan::new(ctx);
+    let mut plan = IssuePlan::new(ctx);
+    plan.generation3 = third_generation(&target);
     match (lifecycle.state, attempt.reached) {
         (LifecycleState::Blank, 0) => {
             pre_personalise(ex, backend, profile, wrap, &plan).map_err(fail("pre-issue"))?;
@@ -838,7 +845,7 @@ where
         personalise(ex, profile, module, &ctx, &target)?;
         attempt.record(shared, Step::Personalised)?;
     }
-    verify(ex, profile, &atr, &target)?;
+    verify(ex, profile, module, &atr, &target)?;
     attempt.record(shared, Step::Verified)?;
     station.eject().map_err(fail("eject"))?;
     attempt.record(shared, Step::Done)
@@ -901,14 +908,53 @@ fn check<T: Transport, R: Trace>(
     }
 }
 
-/// Reads the card back and compares every EF05 and EF06 item with `target`.
-fn verify<T: Transport, R: Trace>(
+/// Whether `image` is a 3rd-generation card's: its spec version (EF05) starts with `3`.
+/// Such a card gets the 3.0 read rules, and its read-back authenticates first.
+pub fn third_generation(image: &Image) -> bool {
+    image
+        .files
+        .get("SSSE/EF05")
+        .and_then(|f| f.get("spec_version"))
+        .and_then(Value::as_text)
+        .is_some_and(|v| v.starts_with('3'))
+}
+
+/// A nonce for the read-back's internal authentication. Not from a cryptographic
+/// generator: it only has to differ between cards (the card is ours, freshly issued);
+/// the process's randomly keyed hasher over the clock and the holder's ID number gives
+/// that.
+fn read_back_nonce(target: &Image) -> [u8; 8] {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    now_ms().hash(&mut h);
+    Instant::now().hash(&mut h);
+    target
+        .files
+        .get("SSSE/EF06")
+        .and_then(|f| f.get("ssn"))
+        .and_then(Value::as_text)
+        .hash(&mut h);
+    h.finish().to_be_bytes()
+}
+
+/// Reads the card back and compares every EF05 and EF06 item with `target`. A 3.0
+/// card is read after internal and RKSSSE external authentication through `module`
+/// ([`sscard_ssse::read_image_secured`]), which proves the IRK and RKSSSE were loaded
+/// right too.
+fn verify<T: Transport, R: Trace, M: SecurityModule>(
     ex: &mut Exchange<T, R>,
     profile: &Profile,
+    module: &mut M,
     atr: &[u8],
     target: &Image,
 ) -> Result<(), Abort> {
-    let got = sscard_ssse::read_image(ex, profile, atr).map_err(fail("read back"))?;
+    let got = if third_generation(target) {
+        let nonce = read_back_nonce(target);
+        sscard_ssse::read_image_secured(ex, profile, atr, module, &nonce)
+            .map_err(fail("read back"))?
+    } else {
+        sscard_ssse::read_image(ex, profile, atr).map_err(fail("read back"))?
+    };
     for path in PERSONALISED_FILES {
         let empty = Default::default();
         let want = target.files.get(path).unwrap_or(&empty);

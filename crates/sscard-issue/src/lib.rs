@@ -9,6 +9,9 @@
 //!   resumable after any interruption without issuing a holder twice.
 //! * [`engine`]: the batch engine: one thread per reader, each card pre-personalised,
 //!   personalised, read back and verified, every step journaled; stop and resume.
+//! * [`hsm`]: issuance keys in a security module over a socket (our protocol,
+//!   `apdu-specs/hsm-issuance.md`): the client is a [`cos::KeyWrap`] and a security
+//!   module, so the issuing process holds no master key; the development server's side.
 //! * [`verify`]: checks an issued card against its issuance record: data items, keys
 //!   by authentication, the PIN's initial state.
 //!
@@ -17,5 +20,6 @@
 pub mod batch;
 pub mod cos;
 pub mod engine;
+pub mod hsm;
 pub mod journal;
 pub mod verify;

@@ -1,7 +1,8 @@
 //! Proving an issued card right afterwards (`sscard verify`): given the card and its
 //! issuance record (the card image it was personalised with), check
 //!
-//! * every data item of the basic files (EF05, EF06) against the record;
+//! * every data item of the basic files (EF05, EF06) against the record (a 3.0 card's
+//!   read after internal and RKSSSE external authentication through the module);
 //! * every key of the SSSE by authenticating with the expected key (internal
 //!   authentication for the internal-authentication key, external authentication for
 //!   the others) through a security module — a missing or wrong key fails;
@@ -102,8 +103,17 @@ where
     let ssse = profile.node(SSSE).ok_or(VerifyError::Profile)?;
     let aid = ssse.aid.clone().ok_or(VerifyError::Profile)?;
 
-    // 1. Data items.
-    match sscard_ssse::read_image(ex, profile, atr) {
+    // 1. Data items (on a 3.0 card after internal and RKSSSE external authentication,
+    // through the module; without one the read fails and so does the check).
+    let mut module = module;
+    let read = match module.as_deref_mut() {
+        Some(m) if crate::engine::third_generation(record) => {
+            let nonce = [0xA5, 0x5A, 0x3C, 0xC3, 0x0F, 0xF0, 0x69, 0x96];
+            sscard_ssse::read_image_secured(ex, profile, atr, m, &nonce).map_err(|e| e.to_string())
+        }
+        _ => sscard_ssse::read_image(ex, profile, atr).map_err(|e| e.to_string()),
+    };
+    match read {
         Ok(card) => {
             for (path, items) in &record.files {
                 if !sscard_ssse::BASIC_FILES.contains(&path.as_str()) {

@@ -76,3 +76,21 @@ fn each_kind_of_difference_fails_its_check() {
     assert!(!r.passed());
     assert!(r.failures().any(|c| c.name == "keys"));
 }
+
+#[test]
+fn a_third_generation_card_is_read_through_the_module() {
+    let mut v: serde_json::Value = serde_json::from_str(SAMPLE_IMAGE_JSON).unwrap();
+    v["files"]["SSSE/EF05"]["spec_version"] = "3.00".into();
+    v["algorithm_id"] = "03".into();
+    let gen3 = Image::from_json(&v.to_string()).unwrap();
+    let r = run(&gen3, &gen3, Some(EMULATION_KEYS_JSON));
+    assert!(r.passed(), "{:#?}", r.failures().collect::<Vec<_>>());
+    assert!(r
+        .checks
+        .iter()
+        .any(|c| c.name == "data SSSE/EF06 name" && c.ok));
+    // Without a module the basic files stay closed: the data check fails.
+    let r = run(&gen3, &gen3, None);
+    let failed: Vec<_> = r.failures().map(|c| c.name.clone()).collect();
+    assert_eq!(failed, ["data", "keys"], "{failed:?}");
+}

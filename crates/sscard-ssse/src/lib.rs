@@ -13,7 +13,8 @@
 //! * [`BasicInfo`]: the fields of `iReadCardBas` (§4.3) derived from an image.
 //! * [`read_basic_secured`]: any generation; 3.0 cards are first authenticated
 //!   (internal, then RKSSSE external) through a [`security::SecurityModule`]: software
-//!   keys ([`security::SoftKeys`]) or a PSAM in another reader slot ([`psam::Psam`]).
+//!   keys ([`security::SoftKeys`]) or a PSAM in another reader slot ([`psam::Psam`]);
+//!   [`read_image_secured`] reads every basic item the same way (issuance read-back).
 //!
 //! # Features
 //!
@@ -391,7 +392,57 @@ where
     R: Trace,
     M: security::SecurityModule + ?Sized,
 {
-    let (algorithm_id, mut files) = read_pre_auth(ex, profile)?;
+    let (algorithm_id, mut files) = authenticate_basic(ex, profile, atr, module, nonce)?;
+    let rest: [(&str, Selection<'_>); 2] = [
+        (
+            SSSE_EF05,
+            Selection::Keys(&["issue_date", "expiry_date", "spec_version"]),
+        ),
+        (SSSE_EF06, Selection::Keys(&["ssn", "name", "name_ext"])),
+    ];
+    read_items_into(ex, profile, &rest, &mut files)?;
+    Ok(BasicInfo::from_image(&image_of(atr, algorithm_id, files)))
+}
+
+/// [`read_image`] for a card of any generation: every item of the basic files, after
+/// the authentications of [`read_basic_secured`] on a 3.0 card (an issuing terminal's
+/// read-back, `sscard verify`).
+pub fn read_image_secured<T, R, M>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+    module: &mut M,
+    nonce: &[u8; 8],
+) -> Result<Image, security::AuthError<T::Error, M::Error>>
+where
+    T: Transport,
+    R: Trace,
+    M: security::SecurityModule + ?Sized,
+{
+    let (algorithm_id, mut files) = authenticate_basic(ex, profile, atr, module, nonce)?;
+    let wanted = BASIC_FILES.map(|path| (path, Selection::All));
+    read_items_into(ex, profile, &wanted, &mut files)?;
+    Ok(image_of(atr, algorithm_id, files))
+}
+
+/// The SSSE's algorithm identifier and the items read before authenticating.
+type Authenticated = (Option<u8>, Files);
+
+/// SELECT SSSE, the pre-authentication items, and on a 3.0 card internal then RKSSSE
+/// external authentication (the SSSE stays selected, so the security state holds).
+fn authenticate_basic<T, R, M>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+    module: &mut M,
+    nonce: &[u8; 8],
+) -> Result<Authenticated, security::AuthError<T::Error, M::Error>>
+where
+    T: Transport,
+    R: Trace,
+    M: security::SecurityModule + ?Sized,
+{
+    let (algorithm_id, files) = read_pre_auth(ex, profile)?;
     let (card_id, version) = (
         ef05_text(&files, "card_id"),
         ef05_text(&files, "spec_version"),
@@ -416,15 +467,7 @@ where
         security::internal_authenticate(ex, module, &card, irk, nonce)?;
         security::external_authenticate(ex, module, &card, read_key)?;
     }
-    let rest: [(&str, Selection<'_>); 2] = [
-        (
-            SSSE_EF05,
-            Selection::Keys(&["issue_date", "expiry_date", "spec_version"]),
-        ),
-        (SSSE_EF06, Selection::Keys(&["ssn", "name", "name_ext"])),
-    ];
-    read_items_into(ex, profile, &rest, &mut files)?;
-    Ok(BasicInfo::from_image(&image_of(atr, algorithm_id, files)))
+    Ok((algorithm_id, files))
 }
 
 fn transact<'b, T: Transport, R: Trace>(

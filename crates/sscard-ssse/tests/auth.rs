@@ -16,7 +16,9 @@ use sscard_fs::{Image, EMULATION_KEYS_JSON, SAMPLE_IMAGE_JSON};
 use sscard_ssse::security::{
     external_authenticate, internal_authenticate, AuthError, CardContext, SecurityModule, SoftKeys,
 };
-use sscard_ssse::{read_basic, read_basic_secured, ReadError, Step};
+use sscard_ssse::{
+    read_basic, read_basic_secured, read_image, read_image_secured, ReadError, Step,
+};
 
 const NONCE: [u8; 8] = [0x10, 0x32, 0x54, 0x76, 0x98, 0xBA, 0xDC, 0xFE];
 
@@ -81,6 +83,28 @@ fn third_generation_sm4_card_needs_authentication_and_gets_it() {
     let (mut ex, atr) = card(&img);
     let err = read_basic_secured(&mut ex, &profile, &atr, &mut other_keys(), &NONCE).unwrap_err();
     assert!(matches!(err, AuthError::NotGenuine), "{err}");
+}
+
+#[test]
+fn the_whole_basic_image_of_a_third_generation_card_reads_after_authentication() {
+    let profile = sscard_fs::builtin_profile().unwrap();
+    let img = image("3.00", "03");
+    let (mut ex, atr) = card(&img);
+    assert!(read_image(&mut ex, &profile, &atr).is_err());
+    let (mut ex, atr) = card(&img);
+    let got = read_image_secured(&mut ex, &profile, &atr, &mut soft_keys(), &NONCE).unwrap();
+    for path in sscard_ssse::BASIC_FILES {
+        assert!(!img.files[path].is_empty());
+        assert_eq!(got.files[path], img.files[path], "{path}");
+    }
+    let (mut ex, atr) = card(&img);
+    let err = read_image_secured(&mut ex, &profile, &atr, &mut other_keys(), &NONCE).unwrap_err();
+    assert!(matches!(err, AuthError::NotGenuine), "{err}");
+    // A 2nd-generation card reads without authenticating (these keys would fail).
+    let img2 = image("2.00", "01");
+    let (mut ex, atr) = card(&img2);
+    let got = read_image_secured(&mut ex, &profile, &atr, &mut other_keys(), &NONCE).unwrap();
+    assert_eq!(got.files["SSSE/EF06"], img2.files["SSSE/EF06"]);
 }
 
 #[test]

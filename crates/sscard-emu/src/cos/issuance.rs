@@ -186,6 +186,15 @@ const MAX_ATR: usize = 33;
 pub const SERIAL_LEN: usize = 5;
 
 impl BlankOptions {
+    /// [`Self::with_serial`] with a serial from the operating system's randomness (what
+    /// the emulator's card factory does).
+    #[must_use]
+    pub fn with_random_serial(self) -> Self {
+        let mut serial = [0u8; SERIAL_LEN];
+        OsEntropy.fill(&mut serial);
+        self.with_serial(serial)
+    }
+
     /// The same options for a chip with serial number `serial`: the last
     /// [`SERIAL_LEN`] bytes of the ATR (its historical bytes; the ATR has no TCK to
     /// keep right) become `serial`, as on real cards whose ATR ends with the chip's

@@ -3,12 +3,14 @@
 //!
 //! Each reader gets its own thread and PC/SC connection. A card is ended with the
 //! feeder's EJECT command (`80 EE 01 00`, `apdu-specs/cos-emulated.md`), then the
-//! connection is closed with the card unpowered and the next card is connected.
+//! connection is closed with the card unpowered and the next card is connected and
+//! cold-reset (its own ATR; never the ejected card's).
 //!
 //! The keys: `--hsm ADDR`, a security module that holds the master and transport keys
 //! (`apdu-specs/hsm-issuance.md`; each reader thread keeps its own connections, and a
-//! module that goes away fails the cards at hand, which `--retry-failed` issues again
-//! later), or `--soft-keys` (development: the emulation keys in this process).
+//! module that goes away stops the readers with their cards as they are, which the
+//! next run resumes), or `--soft-keys` (development: the emulation keys in this
+//! process).
 //! `--generation 3` issues 3rd-generation (SM4) cards.
 //!
 //! Ctrl-C raises the engine's stop flag: every reader finishes the journal write it is

@@ -404,6 +404,15 @@ pub trait KeyWrap {
         factor: &[u8; 8],
         data: &[u8],
     ) -> Result<[u8; 4], Self::Error>;
+
+    /// Whether the wrapper can serve at all — for a remote security module, whether
+    /// it is reachable and speaks the protocol. The batch engine asks after a card
+    /// failed: an unavailable wrapper stops the reader with the card left as it is
+    /// (half-done, resumed on the next run) instead of failing one card after another
+    /// while the module is down. Local keys are always available.
+    fn check_available(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// A transport key (`apdu-specs/keys/transport-test.json` for the emulated blank cards).

@@ -54,6 +54,12 @@
 //! | half-issued | any | [`reissue`] (erase, pre-personalise again) |
 //! | issued | any | personalise (idempotent), verify, eject |
 //!
+//! A card that fails while the key wrap is unavailable ([`KeyWrap::check_available`]:
+//! the security module is down or unreachable) is not failed: its reader stops, with
+//! the error in [`ReaderSummary::error`], the holder half-done and the card in the
+//! reader, so that a run with the module back resumes it — instead of failing and
+//! ejecting every remaining card of the batch in quick succession.
+//!
 //! Half-done holders last seen on a reader that is not part of this run are left alone
 //! and listed in [`Summary::half_done_left`].
 
@@ -296,6 +302,9 @@ enum Outcome {
     Done,
     Failed(String),
     Stopped,
+    /// The reader cannot go on (the security module is unavailable): it stops, and the
+    /// holder stays half-done with its card in the reader.
+    Halted(String),
 }
 
 /// Why a card's run ended early.
@@ -687,6 +696,12 @@ where
                 attempt.write_result(shared, "stopped", None)?;
                 break;
             }
+            Ok(Outcome::Halted(reason)) => {
+                journal.release(&key, &reader)?;
+                attempt.write_result(shared, "stopped", Some(reason.clone()))?;
+                summary.error = Some(reason);
+                break;
+            }
             Err(e) => {
                 let _ = journal.release(&key, &reader);
                 return Err(e.into());
@@ -725,6 +740,13 @@ where
         Err(Abort::Failed(_)) if shared.stopping() => return Ok(Outcome::Stopped),
         Err(Abort::Failed(reason)) => reason,
     };
+    // The security module gone: not this card's fault. The reader stops with the card
+    // as it is, for the next run to resume, rather than failing every card after it.
+    if let Err(e) = wrap.check_available() {
+        return Ok(Outcome::Halted(format!(
+            "security module unavailable ({e}); the card in the reader was left as it is: {reason}"
+        )));
+    }
     match attempt.record(
         shared,
         Step::Failed {

@@ -418,6 +418,10 @@ impl KeyWrap for HsmClient {
         );
         self.request_array(&line, "transport MAC")
     }
+
+    fn check_available(&mut self) -> Result<(), HsmError> {
+        self.ping()
+    }
 }
 
 impl SecurityModule for HsmClient {

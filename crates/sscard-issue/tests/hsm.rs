@@ -1,7 +1,8 @@
 //! Issuance through the security-module protocol (`apdu-specs/hsm-issuance.md`): a
 //! server thread holding the emulation masters, the batch engine holding none. The
 //! cards it issues are byte for byte the cards software keys issue, 2nd- and
-//! 3rd-generation; malformed answers and a module killed mid-batch fail cards cleanly.
+//! 3rd-generation; malformed answers fail cards cleanly; a module killed mid-batch stops
+//! the reader, leaving its card for the next run to resume.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -69,6 +70,14 @@ struct Feeder {
     algorithm: Algorithm,
     current: Option<Ex>,
     ejected: Arc<Mutex<Vec<Ex>>>,
+    /// Where the card in the reader stays between runs.
+    slot: Arc<Mutex<Option<Ex>>>,
+}
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        *self.slot.lock().unwrap() = self.current.take();
+    }
 }
 
 impl Station for Feeder {
@@ -199,6 +208,27 @@ where
     M: SecurityModule,
     F: Fn() -> (W, M) + Sync,
 {
+    let slot = Arc::default();
+    run_batch_in(&slot, dir, batch, base, algorithm, retry_failed, keys, hook)
+}
+
+/// [`run_batch`] with the reader's card kept in `slot` across runs.
+#[allow(clippy::too_many_arguments)]
+fn run_batch_in<W, M, F>(
+    slot: &Arc<Mutex<Option<Ex>>>,
+    dir: &std::path::Path,
+    batch: &Batch,
+    base: &Image,
+    algorithm: Algorithm,
+    retry_failed: bool,
+    keys: F,
+    hook: &(dyn Fn(&StepEvent) + Sync),
+) -> Run
+where
+    W: KeyWrap,
+    M: SecurityModule,
+    F: Fn() -> (W, M) + Sync,
+{
     let profile = profile();
     let journal = Journal::open_batch(dir.join("j.jsonl"), batch, OnChangedBatch::Refuse).unwrap();
     let stop = AtomicBool::new(false);
@@ -217,8 +247,9 @@ where
     let ejected = Arc::new(Mutex::new(Vec::new()));
     let station = Feeder {
         algorithm,
-        current: None,
+        current: slot.lock().unwrap().take(),
         ejected: ejected.clone(),
+        slot: slot.clone(),
     };
     let watch = Watch {
         events: Mutex::default(),
@@ -633,19 +664,21 @@ fn wrong_answers_fail_the_card_cleanly_and_eject_it() {
 }
 
 #[test]
-fn a_module_killed_mid_batch_fails_the_rest_cleanly_and_a_restarted_one_finishes_it() {
+fn a_module_killed_mid_batch_stops_the_reader_and_a_restarted_one_resumes_the_card() {
     let server = Mutex::new(Server::start());
     let addr = server.lock().unwrap().addr;
     let batch = batch(5);
     let base = template("3.00", "03");
     let dir = tempfile::tempdir().unwrap();
+    let slot = Arc::default();
     // Killed when the second holder is pre-issued: its personalisation needs the module.
     let kill = |e: &StepEvent| {
         if e.step == Step::Preissued && e.done == 1 {
             server.lock().unwrap().kill();
         }
     };
-    let run = run_batch(
+    let run = run_batch_in(
+        &slot,
         dir.path(),
         &batch,
         &base,
@@ -654,36 +687,55 @@ fn a_module_killed_mid_batch_fails_the_rest_cleanly_and_a_restarted_one_finishes
         || hsm(addr),
         &kill,
     );
+    // One card done; the second stopped the reader at the update key — not failed, not
+    // ejected, and no further card touched.
     assert_eq!(run.summary.issued, 1, "{:?}", run.summary);
-    assert_eq!(run.summary.failed.len(), 4, "{:?}", run.summary);
-    assert!(run.summary.half_done_left.is_empty());
-    for (_, reason) in &run.summary.failed {
-        assert!(reason.contains("security module at 127.0.0.1:"), "{reason}");
-    }
-    // The second holder failed at the update key, the others before any write.
-    let second = &run.summary.failed[0].1;
-    assert!(second.starts_with("update key"), "{second}");
-    assert!(run.summary.failed[1].1.starts_with("pre-issue"));
-    assert_eq!(run.cards.len(), 5);
-    assert!(run
+    assert!(run.summary.failed.is_empty(), "{:?}", run.summary);
+    let error = run.summary.readers[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("security module unavailable") && error.contains("update key"),
+        "{error}"
+    );
+    assert_eq!(run.cards.len(), 1);
+    assert!(!run
         .events
         .iter()
         .any(|e| matches!(&e.step, Step::Failed { .. })));
     let parsed = journal::parse(&std::fs::read(dir.path().join("j.jsonl")).unwrap()).unwrap();
     assert!(!parsed.torn);
+    {
+        let journal =
+            Journal::open_batch(dir.path().join("j.jsonl"), &batch, OnChangedBatch::Refuse)
+                .unwrap();
+        let s = journal.summary().unwrap();
+        assert_eq!(
+            (s.done, s.failed, s.in_progress, s.not_started),
+            (1, 0, 1, 3)
+        );
+    }
+    // The half-issued card is still in the reader.
+    let mut card = slot.lock().unwrap().take().unwrap();
+    assert_eq!(
+        EmulatedCos::default().lifecycle(&mut card).unwrap().state,
+        LifecycleState::Issued
+    );
+    *slot.lock().unwrap() = Some(card);
 
-    // The module comes back on the same address: --retry-failed issues the four.
+    // The module comes back on the same address: the next run resumes the card in the
+    // reader and issues the rest, no --retry-failed needed.
     let _server = Server::start_on(&addr.to_string());
-    let run = run_batch(
+    let run = run_batch_in(
+        &slot,
         dir.path(),
         &batch,
         &base,
         Algorithm::Sm4,
-        true,
+        false,
         || hsm(addr),
         &|_| {},
     );
     assert_eq!(run.summary.issued, 4, "{:?}", run.summary);
+    assert_eq!(run.summary.readers[0].resumed, 1, "{:?}", run.summary);
     assert!(run.summary.failed.is_empty());
     let journal =
         Journal::open_batch(dir.path().join("j.jsonl"), &batch, OnChangedBatch::Refuse).unwrap();

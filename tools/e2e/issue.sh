@@ -60,6 +60,31 @@ print("\n".join(rows))
 EOF
 
 set +e
+record_of() { # record_of CARD RESULTS OUT → prints the holder on the filed CARD; its issuance record (RESULTS/<holder>.json) in OUT
+	python3 - "$1" "$2" "$3" <<'EOF'
+import glob, json, sys
+card, results, out = sys.argv[1:4]
+text = json.dumps(json.load(open(card))).upper()
+for f in glob.glob(results + "/*.json"):
+    r = json.load(open(f))
+    if r["holder"].encode().hex().upper() in text and r.get("record"):
+        json.dump(r["record"], open(out, "w"), ensure_ascii=False)
+        print(r["holder"])
+        break
+EOF
+}
+
+hsm_start() { # hsm_start ADDR → `sscard hsm serve` on ADDR (127.0.0.1:0: a free port); PID in $hsm, address in $hsm_addr
+	"$BIN" hsm serve --listen "$1" --max-seconds 600 >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
+	hsm=$!
+	sscard_track_pid "$hsm" "sscard hsm serve"
+	for _ in $(seq 100); do
+		grep -q "^listening on " "$tmp/hsm.out" && break
+		sleep 0.05
+	done
+	hsm_addr=$(sed -n 's/^listening on //p' "$tmp/hsm.out")
+}
+
 issue() { # issue LIMIT [TIMEOUT-OPTIONS] → sscard issue on both readers, output to $tmp/run.log
 	timeout -k 5 "${@:2}" "$1" "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal.jsonl" \
 		--results "$tmp/results" --reader "$READER0" --reader "$READER1" --soft-keys --wait 10 \
@@ -200,18 +225,7 @@ bad=()
 : >"$tmp/card-ids"
 for card in $batch_cards; do
 	# The holder on this card, and its record from the result file.
-	holder=$(python3 - "$card" "$tmp" <<'EOF'
-import glob, json, sys
-card, tmp = sys.argv[1], sys.argv[2]
-text = json.dumps(json.load(open(card))).upper()
-for f in glob.glob(tmp + "/results/*.json"):
-    r = json.load(open(f))
-    if r["holder"].encode().hex().upper() in text and r.get("record"):
-        json.dump(r["record"], open(tmp + "/record.json", "w"), ensure_ascii=False)
-        print(r["holder"])
-        break
-EOF
-)
+	holder=$(record_of "$card" "$tmp/results" "$tmp/record.json")
 	if [[ -z $holder ]]; then
 		bad+=("$(basename "$card"): no record")
 		continue
@@ -254,14 +268,7 @@ check "every issued card has its own identification code ($ids distinct)" $?
 # module.
 kill "${feeders[1]}" 2>/dev/null
 wait "${feeders[1]}" 2>/dev/null
-"$BIN" hsm serve --listen 127.0.0.1:0 --max-seconds 600 >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
-hsm=$!
-sscard_track_pid "$hsm" "sscard hsm serve"
-for _ in $(seq 100); do
-	grep -q "^listening on " "$tmp/hsm.out" && break
-	sleep 0.05
-done
-hsm_addr=$(sed -n 's/^listening on //p' "$tmp/hsm.out")
+hsm_start 127.0.0.1:0
 [[ -n $hsm_addr ]]
 check "sscard hsm serve listens on a loopback port ($hsm_addr)" $?
 gen3=()
@@ -306,13 +313,7 @@ nfailed=$(sed -n 's/^failed: //p' "$tmp/run.log")
 nstopped=$(grep -c "stopped early: security module unavailable (security module at $hsm_addr" "$tmp/run.log")
 ((rc == 1 && ${nfailed:-1} == 0 && nstopped >= 1))
 check "the module killed mid-batch: its readers stop ($nstopped), no holder failed (exit $rc)" $?
-"$BIN" hsm serve --listen "$hsm_addr" --max-seconds 600 >"$tmp/hsm.out" 2>"$tmp/hsm.log" &
-hsm=$!
-sscard_track_pid "$hsm" "sscard hsm serve (restarted)"
-for _ in $(seq 100); do
-	grep -q "^listening on " "$tmp/hsm.out" && break
-	sleep 0.05
-done
+hsm_start "$hsm_addr"
 : >"$tmp/run.log"
 timeout -k 5 300 "$BIN" issue --batch "$tmp/batch.csv" --journal "$tmp/journal3k.jsonl" \
 	--reader "$READER0" --reader "$READER1" --hsm "$hsm_addr" --generation 3 \
@@ -328,18 +329,7 @@ for pid in "${gen3[@]}"; do
 done
 wait_empty
 card=$(ls "$tmp"/feeder3-*/card-*.json | sort | head -1)
-holder=$(python3 - "$card" "$tmp" <<'EOF'
-import glob, json, sys
-card, tmp = sys.argv[1], sys.argv[2]
-text = json.dumps(json.load(open(card))).upper()
-for f in glob.glob(tmp + "/results3/*.json"):
-    r = json.load(open(f))
-    if r["holder"].encode().hex().upper() in text and r.get("record"):
-        json.dump(r["record"], open(tmp + "/record3.json", "w"), ensure_ascii=False)
-        print(r["holder"])
-        break
-EOF
-)
+holder=$(record_of "$card" "$tmp/results3" "$tmp/record3.json")
 cp "$card" "$tmp/reissued3.json"
 timeout -k 5 60 "$BIN" emulate --blank --generation 3 --state "$tmp/reissued3.json" --port "$port" \
 	2>>"$tmp/emulator-back3.log" &

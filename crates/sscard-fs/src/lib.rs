@@ -10,7 +10,9 @@
 //!   confidence and sources).
 //! * [`image`]: the values on one card, in the JSON shape `sscard read --json` prints.
 //! * [`codec`]: the CN / AN / GBK / binary item encodings; [`gbk`]: the GBK codec
-//!   over a compact generated table (no `encoding_rs` on the device).
+//!   over a compact generated table (no `encoding_rs` on the device); [`GbkText`]:
+//!   GBK kept as the card's bytes, for firmware that never decodes to Unicode (then no
+//!   GBK table is linked).
 //! * [`address`]: the reader library's file-address grammar (`SSSEEF05|06|07|$…`).
 //!
 //! The built-in profile and sample image are the files in `apdu-specs/`, embedded at
@@ -40,7 +42,7 @@ pub mod keys;
 pub mod profile;
 
 pub use address::{Address, AddressError};
-pub use codec::{CodecError, Encoding};
+pub use codec::{CodecError, Encoding, GbkText, ItemText};
 pub use image::{Image, ImageError, Record};
 pub use profile::{Item, Node, NodeKind, Profile, ProfileError};
 

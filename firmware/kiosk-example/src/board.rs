@@ -188,10 +188,35 @@ impl Keypad for PortKeypad {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CycleDelay;
 
+/// Core cycles per microsecond.
+const CYCLES_PER_US: u32 = CORE_HZ / 1_000_000;
+
+/// Waits `us` microseconds, at most `u32::MAX / CYCLES_PER_US` (25 s at 168 MHz;
+/// callers pass less than 5 s).
+fn delay_short_us(us: u32) {
+    cortex_m::asm::delay(us.saturating_mul(CYCLES_PER_US));
+}
+
+// All in 32-bit arithmetic: embedded-hal's default `delay_us`/`delay_ms` (in chunks of
+// `delay_ns`) become a 64-bit division, about 0.9 KB of flash on a Cortex-M.
 impl DelayNs for CycleDelay {
     fn delay_ns(&mut self, ns: u32) {
-        let cycles = u64::from(ns) * u64::from(CORE_HZ / 1_000_000) / 1000;
-        cortex_m::asm::delay(u32::try_from(cycles).unwrap_or(u32::MAX));
+        delay_short_us(ns / 1000);
+        cortex_m::asm::delay(ns % 1000 * CYCLES_PER_US / 1000);
+    }
+
+    fn delay_us(&mut self, us: u32) {
+        for _ in 0..us / 1_000_000 {
+            delay_short_us(1_000_000);
+        }
+        delay_short_us(us % 1_000_000);
+    }
+
+    fn delay_ms(&mut self, ms: u32) {
+        for _ in 0..ms / 1000 {
+            delay_short_us(1_000_000);
+        }
+        delay_short_us(ms % 1000 * 1000);
     }
 }
 

@@ -27,7 +27,8 @@
 //!
 //! Unit tests for each codec; the GBK codec is compared with `encoding_rs` on every
 //! single-, two- and four-byte sequence and every Unicode scalar value (`encoding_rs`
-//! is a dev-dependency only); `tests/profile.rs` checks that the shipped profile and
+//! is a dev-dependency only); the table-free structure check of [`GbkText`] is
+//! compared with the decoder on random bytes (proptest); `tests/profile.rs` checks that the shipped profile and
 //! sample image load, validate and encode as `spec/sscard.md` describes, and that
 //! malformed profiles and images are rejected with a clear error.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]

@@ -173,7 +173,10 @@ impl Timing {
 
     /// Bits per second (rounded down).
     pub fn baud(&self) -> u32 {
-        match div_rem(u64::from(self.clock_hz) * u64::from(self.d), u64::from(self.f)) {
+        match div_rem(
+            u64::from(self.clock_hz) * u64::from(self.d),
+            u64::from(self.f),
+        ) {
             Some((baud, _)) => u32::try_from(baud).unwrap_or(u32::MAX),
             None => 0,
         }

@@ -27,7 +27,8 @@
 //!
 //! `tests/read.rs` reads the emulated sample card in process and checks every value,
 //! the paths through `61xx` and `6Cxx`, and the errors for a card that answers
-//! badly; `tests/auth.rs` and `tests/psam.rs` authenticate emulated 2nd- and
+//! badly, and that the name kept as GBK is the card's bytes, decodes to what
+//! [`read_basic`] returns and fails the same way on malformed or unmapped GBK; `tests/auth.rs` and `tests/psam.rs` authenticate emulated 2nd- and
 //! 3rd-generation cards with software keys and with the emulated PSAM.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
@@ -358,6 +359,9 @@ fn read_items_into<T: Transport, R: Trace>(
     Ok(())
 }
 
+/// Where [`read_file`] hands each item's value, with the step that read it.
+type ItemSink<'s, E> = dyn FnMut(&Item, Step, ItemText) -> Result<(), ReadError<E>> + 's;
+
 /// Reads the chosen items of the TLV record file at `path` of the selected SSSE and
 /// hands each value to `sink` with the step that read it (GBK kept as the card's
 /// bytes: the sink decides whether to decode). Items are read by tag; a file with an SFI is
@@ -367,7 +371,7 @@ fn read_file<T: Transport, R: Trace>(
     profile: &Profile,
     path: &str,
     selection: Selection<'_>,
-    sink: &mut dyn FnMut(&Item, Step, ItemText) -> Result<(), ReadError<T::Error>>,
+    sink: &mut ItemSink<'_, T::Error>,
 ) -> Result<(), ReadError<T::Error>> {
     let mut buf = [0u8; SHORT_RESPONSE_MAX];
     let ef = profile.node(path).ok_or(ReadError::Profile)?;

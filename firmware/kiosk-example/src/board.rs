@@ -1,5 +1,7 @@
 //! Memory-mapped peripherals (audited: every `unsafe` is a volatile access to a fixed
-//! peripheral register of the STM32F4 memory map, or the one-time heap set-up).
+//! peripheral register of the STM32F4 memory map, or the one-time heap set-up), and the
+//! device-interrupt part of the vector table (the `no_mangle`/`link_section` static
+//! cortex-m-rt's `device` feature asks for).
 #![allow(unsafe_code)]
 
 use core::convert::Infallible;
@@ -10,6 +12,24 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType as PinErrorType, InputPin, OutputPin};
 use embedded_io::{ErrorType, Read, ReadReady, Write};
 use sscard_kiosk::hal::{Key, Keypad};
+
+/// Device interrupts of the STM32F405/407 (IRQ 0–81), the size of the table the family's
+/// PAC provides. Without cortex-m-rt's `device` feature a generic 240-entry table
+/// (960 B) would be linked instead.
+const DEVICE_INTERRUPTS: usize = 82;
+
+extern "C" {
+    /// Every device interrupt: nothing here enables one (the stub polls), and
+    /// `device.x` (written by `build.rs`) aliases it to cortex-m-rt's `DefaultHandler`.
+    fn DeviceInterrupt();
+}
+
+/// The device-interrupt vectors, placed after the core exceptions by cortex-m-rt's
+/// `link.x`.
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+pub static __INTERRUPTS: [unsafe extern "C" fn(); DEVICE_INTERRUPTS] =
+    [DeviceInterrupt; DEVICE_INTERRUPTS];
 
 /// The core clock the delay counts in.
 pub const CORE_HZ: u32 = 168_000_000;

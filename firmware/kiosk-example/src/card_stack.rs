@@ -27,7 +27,8 @@ const HEAP_SIZE: usize = 3584;
 const CARD_CLOCK_HZ: u32 = 3_571_200;
 
 /// The card as the binaries see it: APDUs over the link over the board's UART.
-pub type Card = Exchange<Link<EmbeddedIo<board::Usart, board::CycleDelay, board::Output, board::Output>>>;
+pub type Card =
+    Exchange<Link<EmbeddedIo<board::Usart, board::CycleDelay, board::Output, board::Output>>>;
 
 /// Length of the last name read, in bytes (keeps the result alive for the optimiser).
 static NAME_LEN: AtomicUsize = AtomicUsize::new(0);

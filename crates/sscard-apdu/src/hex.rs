@@ -89,10 +89,22 @@ pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
 #[derive(Clone, Copy)]
 pub struct Hex<'a>(pub &'a [u8]);
 
+/// Upper-case hex digits.
+const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+
+/// The two upper-case hex digits of `b`.
+fn digits(b: u8) -> [char; 2] {
+    let digit = |n: u8| char::from(DIGITS.get(usize::from(n & 0x0F)).copied().unwrap_or(b'0'));
+    [digit(b >> 4), digit(b)]
+}
+
 impl fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
         for b in self.0 {
-            write!(f, "{b:02X}")?;
+            for c in digits(*b) {
+                f.write_char(c)?;
+            }
         }
         Ok(())
     }
@@ -107,8 +119,13 @@ impl fmt::Debug for Hex<'_> {
 /// Upper-case hex of `bytes`.
 #[cfg(feature = "alloc")]
 pub fn to_string(bytes: &[u8]) -> alloc::string::String {
-    use alloc::string::ToString;
-    Hex(bytes).to_string()
+    // Without `core::fmt`: a firmware that only needs hex text does not link the
+    // formatting machinery for it.
+    let mut out = alloc::string::String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.extend(digits(*b));
+    }
+    out
 }
 
 /// Decodes hex text into a new vector.
@@ -141,5 +158,16 @@ mod tests {
         assert_eq!(decode_array::<2>("EF 05"), Ok([0xEF, 0x05]));
         assert!(decode_array::<2>("EF").is_err());
         assert!(decode_array::<2>("EF0506").is_err());
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn to_string_matches_the_formatter_for_every_byte() {
+        let all: alloc::vec::Vec<u8> = (0..=255).collect();
+        let expected: alloc::string::String = all.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(to_string(&all), expected);
+        assert_eq!(format!("{}", Hex(&all)), expected);
+        assert_eq!(to_vec(&to_string(&all)), Ok(all));
+        assert_eq!(to_string(&[]), "");
     }
 }

@@ -8,6 +8,9 @@
 //!   (e = 65537) certificate recovery with their SHA-1 checks.
 //! * `rsa1024_dda_sign`, `sm2_dda_sign`: the card side, signing dynamic data with the
 //!   TEST PKI's ICC keys.
+//! * `rsa1984_public_e3_modexp` / `…_rsa_crate`, `rsa1984_public_e65537_…`: the raw
+//!   public operation on a 1984-bit modulus (EMV's largest) by this crate's
+//!   `oda::modexp` (what recovery uses) and by the `rsa` crate, for comparison.
 //!
 //! `cargo bench -p sscard-emv --bench oda`
 // A benchmark with broken inputs should stop loudly, like a test.
@@ -125,6 +128,31 @@ fn oda(c: &mut Criterion) {
             .expect("signs")
         })
     });
+    for exponent in [3u32, 65_537] {
+        let key = orsa::RsaPrivateKey::generate(
+            &mut sscard_emv::oda::testpki::TestRng::new(b"bench", b"1984"),
+            1984,
+            exponent,
+        )
+        .expect("key");
+        let public = key.public_key();
+        let mut block = vec![0x5Au8; public.len()];
+        block[0] = 0x00;
+        let n = rsa::BoxedUint::from_be_slice_vartime(public.modulus());
+        let e = rsa::BoxedUint::from(u64::from(exponent));
+        let crate_key = rsa::RsaPublicKey::new_with_size_limits(n, e, 1984..=1984).expect("key");
+        let m = rsa::BoxedUint::from_be_slice(
+            &block,
+            rsa::traits::PublicKeyParts::n_bits_precision(&crate_key),
+        )
+        .expect("block");
+        group.bench_function(format!("rsa1984_public_e{exponent}_modexp"), |b| {
+            b.iter(|| public.recover(black_box(&block)).expect("recovers"))
+        });
+        group.bench_function(format!("rsa1984_public_e{exponent}_rsa_crate"), |b| {
+            b.iter(|| rsa::hazmat::rsa_encrypt(&crate_key, black_box(&m)).expect("encrypts"))
+        });
+    }
     group.finish();
 }
 

@@ -16,11 +16,18 @@
 //! # Features
 //!
 //! * `std` (default): host builds. Without it the crate is `no_std` with `alloc`.
+//! * `rsa-sign` (default): RSA key generation and signing (the card side, the TEST PKI
+//!   generator `oda::testpki`, RSA keys in personalisation files) through the `rsa`
+//!   crate, whose big integers need atomic pointers. The terminal side does not need
+//!   it: RSA recovery is [`oda::modexp`], this crate's own public operation, so
+//!   without default features the verifier builds for every target, thumbv6m
+//!   (Cortex-M0) included.
 //!
 //! # Testing
 //!
 //! Unit tests per module; the PBOC vectors in `test-vectors/pboc-vectors.json` are read
-//! by the integration tests in `tests/`.
+//! by the integration tests in `tests/`; `tests/modexp.rs` checks the public operation
+//! against the `rsa` crate on random keys (512–1024 bits, and 1984 bits).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 extern crate alloc;

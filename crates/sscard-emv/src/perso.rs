@@ -651,9 +651,10 @@ struct RawRsaKey {
     q: String,
 }
 
-/// The ICC's RSA private key components (big-endian), zeroised on drop. Checked at load
-/// (the components form a key of EMV size); build the signer with
-/// [`crate::oda::rsa::RsaPrivateKey::from_components`].
+/// The ICC's RSA private key components (big-endian), zeroised on drop. Checked at load:
+/// with the `rsa-sign` feature that the components form a key of EMV size, without it
+/// only that `n` and `e` form an EMV public key and `d`, `p`, `q` are present. Build the
+/// signer with `IccRsaKey::private_key` (feature `rsa-sign`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct IccRsaKey {
     /// Modulus.
@@ -676,8 +677,22 @@ impl core::fmt::Debug for IccRsaKey {
 
 impl IccRsaKey {
     /// The signing key.
+    #[cfg(feature = "rsa-sign")]
     pub fn private_key(&self) -> Result<crate::oda::rsa::RsaPrivateKey, crate::oda::OdaError> {
         crate::oda::rsa::RsaPrivateKey::from_components(&self.n, &self.e, &self.d, &self.p, &self.q)
+    }
+}
+
+impl IccRsaKey {
+    /// The load-time check (see the type's documentation).
+    fn check(&self) -> Result<(), crate::oda::OdaError> {
+        #[cfg(feature = "rsa-sign")]
+        self.private_key()?;
+        crate::oda::rsa::RsaPublicKey::new(&self.n, &self.e)?;
+        if self.d.is_empty() || self.p.is_empty() || self.q.is_empty() {
+            return Err(crate::oda::OdaError::BadKey);
+        }
+        Ok(())
     }
 }
 
@@ -961,7 +976,7 @@ fn application(raw: &RawApplication) -> R<Application> {
                 p: Zeroizing::new(hex(field, &k.p)?),
                 q: Zeroizing::new(hex(field, &k.q)?),
             };
-            key.private_key()
+            key.check()
                 .map_err(|_| PersoError::new(field, PersoErrorKind::Key))?;
             Some(key)
         }

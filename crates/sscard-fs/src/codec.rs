@@ -9,6 +9,12 @@
 //!
 //! Reading strips trailing `00` and `FF` from AN and GBK items, since writers disagree
 //! on the pad byte of some items (`4E`: `00` vs `FF`, §1.3).
+//!
+//! [`decode`] turns GBK into Unicode through the tables of [`crate::gbk`] (about 17 KB
+//! of flash). [`decode_kept`] keeps GBK items as the card's bytes ([`GbkText`], checked
+//! for well-formed GBK structure without any table), for firmware whose display or
+//! printer takes GBK directly; a firmware that never calls [`GbkText::decode`] links
+//! no GBK table.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -55,6 +61,9 @@ pub enum CodecError {
     /// Card bytes that are not valid for the encoding (a BCD nibble A–E, malformed GBK,
     /// a non-ASCII byte in AN).
     InvalidBytes,
+    /// A GBK value that is not plain ASCII where text is needed but GBK is kept
+    /// undecoded (`sscard_ssse::read_basic_gbk` for fields other than the name).
+    NeedsGbkDecoding,
 }
 
 impl fmt::Display for CodecError {
@@ -66,6 +75,7 @@ impl fmt::Display for CodecError {
                 write!(f, "character {at} cannot be stored in this encoding")
             }
             Self::InvalidBytes => f.write_str("card bytes are not valid for the item's encoding"),
+            Self::NeedsGbkDecoding => f.write_str("a GBK value must be decoded to be used as text"),
         }
     }
 }
@@ -127,10 +137,111 @@ pub fn encode(
     Ok(out)
 }
 
-/// Decodes card bytes to text.
-pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<String, CodecError> {
-    match encoding {
-        Encoding::Hex => Ok(hex::to_string(bytes)),
+/// GBK text as the card stores it: the bytes of a GBK item without its padding,
+/// checked to be well-formed GBK/GB18030 sequences (ASCII, `80`, two-byte
+/// `81–FE 40–7E|80–FE`, four-byte `81–FE 30–39 81–FE 30–39`) without the code tables.
+/// Whether every sequence is mapped to a character is only known when decoding
+/// ([`GbkText::decode`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GbkText(Vec<u8>);
+
+impl GbkText {
+    /// The text of a GBK item's card bytes: trailing `00`/`FF` padding stripped, then
+    /// checked as [`GbkText::new`] does.
+    pub fn from_card(bytes: &[u8]) -> Result<Self, CodecError> {
+        Self::new(strip_padding(bytes))
+    }
+
+    /// GBK bytes (no padding), checked for well-formed sequences.
+    /// [`CodecError::InvalidBytes`] when a sequence is malformed or cut short.
+    pub fn new(bytes: &[u8]) -> Result<Self, CodecError> {
+        if well_formed_gbk(bytes) {
+            Ok(Self(bytes.to_vec()))
+        } else {
+            Err(CodecError::InvalidBytes)
+        }
+    }
+
+    /// The GBK bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The GBK bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Appends `other` (two well-formed texts make a well-formed text).
+    pub fn push(&mut self, other: &GbkText) {
+        self.0.extend_from_slice(&other.0);
+    }
+
+    /// The text when it is all ASCII (then GBK and UTF-8 agree), without the tables.
+    pub fn as_ascii(&self) -> Option<&str> {
+        if self.0.is_ascii() {
+            core::str::from_utf8(&self.0).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Decodes to Unicode through the GBK tables ([`crate::gbk::decode`]).
+    /// [`CodecError::InvalidBytes`] when a sequence is not mapped to a character.
+    pub fn decode(&self) -> Result<String, CodecError> {
+        crate::gbk::decode(&self.0).ok_or(CodecError::InvalidBytes)
+    }
+}
+
+/// Whether `bytes` is a sequence of well-formed GBK/GB18030 sequences (the structure
+/// the WHATWG GBK decoder accepts; unmapped sequences are not detected here).
+fn well_formed_gbk(bytes: &[u8]) -> bool {
+    let lead = |b: u8| (0x81..=0xFE).contains(&b);
+    let digit = |b: u8| b.is_ascii_digit();
+    let mut rest = bytes;
+    loop {
+        rest = match rest {
+            [] => return true,
+            [0x00..=0x80, tail @ ..] => tail,
+            [a, b, c, d, tail @ ..] if lead(*a) && digit(*b) && lead(*c) && digit(*d) => tail,
+            [a, 0x40..=0x7E | 0x80..=0xFE, tail @ ..] if lead(*a) => tail,
+            _ => return false,
+        };
+    }
+}
+
+/// An item's value read from the card: text, or GBK kept as the card's bytes
+/// ([`decode_kept`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemText {
+    /// Hex, AN and CN values (and GBK once decoded).
+    Unicode(String),
+    /// A GBK value, not decoded.
+    Gbk(GbkText),
+}
+
+impl ItemText {
+    /// The text, decoding GBK through the tables.
+    pub fn decode(self) -> Result<String, CodecError> {
+        match self {
+            Self::Unicode(text) => Ok(text),
+            Self::Gbk(gbk) => gbk.decode(),
+        }
+    }
+}
+
+/// Decodes card bytes as [`decode`] does, except that GBK values are kept as the
+/// card's bytes ([`ItemText::Gbk`], padding stripped, structure checked): no GBK table
+/// is needed.
+pub fn decode_kept(encoding: Encoding, bytes: &[u8]) -> Result<ItemText, CodecError> {
+    let text = match encoding {
+        Encoding::Gbk => return GbkText::from_card(bytes).map(ItemText::Gbk),
+        Encoding::Hex => hex::to_string(bytes),
         Encoding::An => {
             let text = strip_padding(bytes);
             if !text.iter().all(|b| (0x20..0x7F).contains(b)) {
@@ -139,11 +250,7 @@ pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<String, CodecError> {
             // All printable ASCII: valid UTF-8.
             core::str::from_utf8(text)
                 .map(String::from)
-                .map_err(|_| CodecError::InvalidBytes)
-        }
-        Encoding::Gbk => {
-            let text = strip_padding(bytes);
-            crate::gbk::decode(text).ok_or(CodecError::InvalidBytes)
+                .map_err(|_| CodecError::InvalidBytes)?
         }
         Encoding::Cn => {
             let mut out = String::with_capacity(bytes.len() * 2);
@@ -154,9 +261,15 @@ pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<String, CodecError> {
                     _ => return Err(CodecError::InvalidBytes),
                 }
             }
-            Ok(out)
+            out
         }
-    }
+    };
+    Ok(ItemText::Unicode(text))
+}
+
+/// Decodes card bytes to text.
+pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<String, CodecError> {
+    decode_kept(encoding, bytes)?.decode()
 }
 
 fn strip_padding(bytes: &[u8]) -> &[u8] {
@@ -220,6 +333,65 @@ mod tests {
             decode(Encoding::Gbk, &[0x81, 0x20]),
             Err(CodecError::InvalidBytes)
         );
+    }
+
+    #[test]
+    fn gbk_kept_as_card_bytes() {
+        let card = encode(Encoding::Gbk, 30, 0, "李测试").unwrap();
+        let ItemText::Gbk(kept) = decode_kept(Encoding::Gbk, &card).unwrap() else {
+            panic!("GBK must be kept");
+        };
+        assert_eq!(kept.as_bytes(), &card[..6]);
+        assert_eq!(kept.as_ascii(), None);
+        assert_eq!(kept.decode().unwrap(), "李测试");
+        let mut joined = kept.clone();
+        joined.push(&GbkText::from_card(b"Jr\0\0").unwrap());
+        assert_eq!(joined.decode().unwrap(), "李测试Jr");
+        assert_eq!(GbkText::new(b"ABC").unwrap().as_ascii(), Some("ABC"));
+        // Cut-short and malformed sequences, checked without tables.
+        for bad in [
+            &[0xC0][..],
+            &[0xC0, 0x20],
+            &[0x81, 0x30, 0x81],
+            &[0x81, 0x30, 0x20, 0x30],
+            &[0xFF, 0x41],
+        ] {
+            assert_eq!(
+                GbkText::new(bad),
+                Err(CodecError::InvalidBytes),
+                "{bad:02X?}"
+            );
+        }
+        // Well-formed four-byte sequence; a well-formed but unmapped one fails to decode.
+        assert_eq!(
+            GbkText::new(&[0x81, 0x30, 0x81, 0x30])
+                .unwrap()
+                .decode()
+                .unwrap(),
+            "\u{80}"
+        );
+        let unmapped = GbkText::new(&[0x84, 0x31, 0xA5, 0x30]).unwrap();
+        assert_eq!(unmapped.decode(), Err(CodecError::InvalidBytes));
+        // Other encodings come back as text.
+        assert_eq!(
+            decode_kept(Encoding::Cn, &[0x33, 0x01]).unwrap(),
+            ItemText::Unicode("3301".into())
+        );
+    }
+
+    proptest::proptest! {
+        /// The table-free structure check accepts everything the decoder maps, and
+        /// decoding the kept bytes is the same as decoding the card bytes.
+        #[test]
+        fn kept_gbk_agrees_with_decoding(bytes in proptest::collection::vec(
+            proptest::prop_oneof![0x00u8..=0xFF, 0x30u8..=0x39, 0x81u8..=0xFE], 0..12)) {
+            let direct = crate::gbk::decode(strip_padding(&bytes));
+            match GbkText::from_card(&bytes) {
+                Ok(kept) => proptest::prop_assert_eq!(kept.decode().ok(), direct),
+                Err(_) => proptest::prop_assert_eq!(direct, None),
+            }
+            proptest::prop_assert_eq!(decode(Encoding::Gbk, &bytes).ok(), crate::gbk::decode(strip_padding(&bytes)));
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   confidence and sources).
 //! * [`image`]: the values on one card, in the JSON shape `sscard read --json` prints.
 //! * [`codec`]: the CN / AN / GBK / binary item encodings; [`gbk`]: the GBK codec
-//!   over a compact generated table (no `encoding_rs` on the device).
+//!   over a compact generated table (no `encoding_rs` on the device); [`GbkText`]:
+//!   GBK kept as the card's bytes, for firmware that never decodes to Unicode (then no
+//!   GBK table is linked).
 //! * [`address`]: the reader library's file-address grammar (`SSSEEF05|06|07|$…`).
 //!
 //! The built-in profile and sample image are the files in `apdu-specs/`, embedded at
@@ -25,7 +27,8 @@
 //!
 //! Unit tests for each codec; the GBK codec is compared with `encoding_rs` on every
 //! single-, two- and four-byte sequence and every Unicode scalar value (`encoding_rs`
-//! is a dev-dependency only); `tests/profile.rs` checks that the shipped profile and
+//! is a dev-dependency only); the table-free structure check of [`GbkText`] is
+//! compared with the decoder on random bytes (proptest); `tests/profile.rs` checks that the shipped profile and
 //! sample image load, validate and encode as `spec/sscard.md` describes, and that
 //! malformed profiles and images are rejected with a clear error.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -40,7 +43,7 @@ pub mod keys;
 pub mod profile;
 
 pub use address::{Address, AddressError};
-pub use codec::{CodecError, Encoding};
+pub use codec::{CodecError, Encoding, GbkText, ItemText};
 pub use image::{Image, ImageError, Record};
 pub use profile::{Item, Node, NodeKind, Profile, ProfileError};
 

@@ -160,6 +160,12 @@ impl Item {
         codec::decode(self.encoding, bytes)
     }
 
+    /// Decodes the item's card bytes, keeping GBK as the card's bytes
+    /// ([`codec::decode_kept`]: no GBK table).
+    pub fn decode_kept(&self, bytes: &[u8]) -> Result<codec::ItemText, CodecError> {
+        codec::decode_kept(self.encoding, bytes)
+    }
+
     /// The length of the whole record TLV (`tag len value`).
     pub fn tlv_len(&self) -> usize {
         self.length + 2

@@ -74,12 +74,37 @@ pub struct Timing {
     n: u8,
 }
 
+/// `a / b` rounded up; `u64::MAX` when `b` is zero.
 fn ceil_div(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        u64::MAX
-    } else {
-        a.div_ceil(b)
+    match div_rem(a, b) {
+        Some((q, 0)) => q,
+        // A non-zero remainder means b ≥ 2, so q < u64::MAX.
+        Some((q, _)) => q.saturating_add(1),
+        None => u64::MAX,
     }
+}
+
+/// Quotient and remainder of `n / d` (`None` for `d = 0`) by binary long division.
+///
+/// The timing divides a 64-bit number a few times per exchange. A microcontroller
+/// without a 64-bit divider (Cortex-M) would otherwise link compiler-builtins' 64-bit
+/// division (about 0.9 KB of flash); this loop is a few dozen bytes and at most 64
+/// shift-and-subtract steps.
+fn div_rem(n: u64, d: u64) -> Option<(u64, u64)> {
+    if d == 0 {
+        return None;
+    }
+    let (mut q, mut r) = (0u64, 0u64);
+    for bit in (0..64).rev() {
+        // r < d before the shift; `carry` is the bit shifted out of r.
+        let carry = r >> 63;
+        r = (r << 1) | ((n >> bit) & 1);
+        if carry == 1 || r >= d {
+            r = r.wrapping_sub(d);
+            q |= 1 << bit;
+        }
+    }
+    Some((q, r))
 }
 
 impl Timing {
@@ -148,12 +173,13 @@ impl Timing {
 
     /// Bits per second (rounded down).
     pub fn baud(&self) -> u32 {
-        let f = u64::from(self.f);
-        if f == 0 {
-            return 0;
+        match div_rem(
+            u64::from(self.clock_hz) * u64::from(self.d),
+            u64::from(self.f),
+        ) {
+            Some((baud, _)) => u32::try_from(baud).unwrap_or(u32::MAX),
+            None => 0,
         }
-        let baud = u64::from(self.clock_hz) * u64::from(self.d) / f;
-        u32::try_from(baud).unwrap_or(u32::MAX)
     }
 
     /// The guard time in ETU (§7.2, §8.3 TC1): 12 + N, or for N = 255 the minimum of
@@ -240,6 +266,32 @@ mod tests {
         assert_eq!(t.with_n(255).guard_time_etu(Some(Protocol::T0)), 12);
         assert_eq!(t.with_n(255).guard_time_etu(Some(Protocol::T1)), 11);
         assert_eq!(t.with_n(254).guard_time_etu(None), 266);
+    }
+
+    proptest::proptest! {
+        /// The long division agrees with the processor's (native) one.
+        #[test]
+        fn long_division_is_division(n: u64, d: u64, small in 1u64..=u64::from(u32::MAX)) {
+            for d in [d, small, d >> 40, u64::MAX - (d & 0xFF)] {
+                if d == 0 {
+                    proptest::prop_assert_eq!(div_rem(n, d), None);
+                    proptest::prop_assert_eq!(ceil_div(n, d), u64::MAX);
+                } else {
+                    proptest::prop_assert_eq!(div_rem(n, d), Some((n / d, n % d)));
+                    proptest::prop_assert_eq!(ceil_div(n, d), n.div_ceil(d));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_division_edges() {
+        assert_eq!(div_rem(u64::MAX, 1), Some((u64::MAX, 0)));
+        assert_eq!(div_rem(u64::MAX, u64::MAX), Some((1, 0)));
+        assert_eq!(div_rem(u64::MAX - 1, u64::MAX), Some((0, u64::MAX - 1)));
+        assert_eq!(div_rem(1 << 63, (1 << 63) + 1), Some((0, 1 << 63)));
+        assert_eq!(ceil_div(u64::MAX, 2), 1 << 63);
+        assert_eq!(ceil_div(0, 7), 0);
     }
 
     #[test]

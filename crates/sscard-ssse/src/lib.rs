@@ -11,6 +11,10 @@
 //!   EF06 record positions are uncertain), with the file named by SFI (`P2 = SFI << 3`)
 //!   so that no SELECT EF is needed, into a card [`Image`].
 //! * [`BasicInfo`]: the fields of `iReadCardBas` (§4.3) derived from an image.
+//! * [`read_basic_gbk`]: the same read with the holder's name kept as the card's GBK
+//!   bytes ([`GbkText`]), for firmware whose display or printer takes GBK: it links no
+//!   GBK table (about 17 KB of flash); [`BasicInfo::decode`] decodes later if needed.
+//!   [`read_basic`] is this read with the name decoded.
 //! * [`read_basic_secured`]: any generation; 3.0 cards are first authenticated
 //!   (internal, then RKSSSE external) through a [`security::SecurityModule`]: software
 //!   keys ([`security::SoftKeys`]) or a PSAM in another reader slot ([`psam::Psam`]);
@@ -24,7 +28,8 @@
 //!
 //! `tests/read.rs` reads the emulated sample card in process and checks every value,
 //! the paths through `61xx` and `6Cxx`, and the errors for a card that answers
-//! badly; `tests/auth.rs` and `tests/psam.rs` authenticate emulated 2nd- and
+//! badly, and that the name kept as GBK is the card's bytes, decodes to what
+//! [`read_basic`] returns and fails the same way on malformed or unmapped GBK; `tests/auth.rs` and `tests/psam.rs` authenticate emulated 2nd- and
 //! 3rd-generation cards with software keys and with the emulated PSAM.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
@@ -52,7 +57,7 @@ use sscard_apdu::trace::Trace;
 use sscard_apdu::{hex, CommandBuilder, Exchange, ExchangeError, Status, Transport};
 use sscard_fs::image::{FileValues, IMAGE_SCHEMA};
 use sscard_fs::profile::{NodeKind, Structure};
-use sscard_fs::{CodecError, Image, Item, Profile, SSSE, SSSE_EF05, SSSE_EF06};
+use sscard_fs::{CodecError, GbkText, Image, Item, ItemText, Profile, SSSE, SSSE_EF05, SSSE_EF06};
 
 /// Which step of reading failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,27 +201,102 @@ pub fn read_basic<T: Transport, R: Trace>(
     profile: &Profile,
     atr: &[u8],
 ) -> Result<BasicInfo, ReadError<T::Error>> {
+    read_basic_as(ex, profile, atr)
+}
+
+/// [`read_basic`] with the holder's name (items `name` and `name_ext`) kept as the
+/// card's GBK bytes, padding stripped and the GBK structure checked but not decoded:
+/// no GBK table is linked unless [`BasicInfo::decode`] or [`GbkText::decode`] is
+/// called. Every other field is text as in [`read_basic`]; a GBK item among them that
+/// is not plain ASCII is [`CodecError::NeedsGbkDecoding`].
+pub fn read_basic_gbk<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+) -> Result<BasicInfo<GbkText>, ReadError<T::Error>> {
+    read_basic_as(ex, profile, atr)
+}
+
+/// How a basic read keeps the values it reads: decoded (`String`) or the name as GBK.
+trait NameText: Default {
+    /// The name (or its extension) from its value.
+    fn name(value: ItemText) -> Result<Self, CodecError>;
+    /// Any other field's text.
+    fn field(value: ItemText) -> Result<String, CodecError>;
+    /// Appends the name extension.
+    fn append(&mut self, rest: Self);
+}
+
+impl NameText for String {
+    fn name(value: ItemText) -> Result<Self, CodecError> {
+        value.decode()
+    }
+    fn field(value: ItemText) -> Result<String, CodecError> {
+        value.decode()
+    }
+    fn append(&mut self, rest: Self) {
+        self.push_str(&rest);
+    }
+}
+
+impl NameText for GbkText {
+    fn name(value: ItemText) -> Result<Self, CodecError> {
+        match value {
+            ItemText::Gbk(gbk) => Ok(gbk),
+            // Hex, AN and CN text is ASCII, hence GBK as it is.
+            ItemText::Unicode(text) => GbkText::new(text.as_bytes()),
+        }
+    }
+    fn field(value: ItemText) -> Result<String, CodecError> {
+        match value {
+            ItemText::Unicode(text) => Ok(text),
+            ItemText::Gbk(gbk) => gbk
+                .as_ascii()
+                .map(String::from)
+                .ok_or(CodecError::NeedsGbkDecoding),
+        }
+    }
+    fn append(&mut self, rest: Self) {
+        self.push(&rest);
+    }
+}
+
+/// The one basic read behind [`read_basic`] and [`read_basic_gbk`].
+fn read_basic_as<N: NameText, T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    profile: &Profile,
+    atr: &[u8],
+) -> Result<BasicInfo<N>, ReadError<T::Error>> {
     // The values go straight into the result, without the image's maps (which would
     // cost a microcontroller a few kilobytes of BTreeMap code for eight strings).
     select_ssse(ex, profile)?;
     let mut values: Vec<(&str, String, String)> = Vec::new();
+    let (mut name, mut name_ext) = (N::default(), N::default());
     for (path, keys) in BASIC_ITEMS {
         read_file(
             ex,
             profile,
             path,
             Selection::Keys(keys),
-            &mut |item, text| {
-                values.push((path, item.key.clone(), text));
+            &mut |item, step, value| {
+                let bad = |e| ReadError::BadValue(step, e);
+                match (path, item.key.as_str()) {
+                    (SSSE_EF06, "name") => name = N::name(value).map_err(bad)?,
+                    (SSSE_EF06, "name_ext") => name_ext = N::name(value).map_err(bad)?,
+                    _ => values.push((path, item.key.clone(), N::field(value).map_err(bad)?)),
+                }
+                Ok(())
             },
         )?;
     }
-    Ok(BasicInfo::from_values(atr, &|path, key| {
+    name.append(name_ext);
+    let get = |path: &str, key: &str| {
         values
             .iter()
             .find(|(p, k, _)| *p == path && k == key)
             .map(|(_, _, text)| text.as_str())
-    }))
+    };
+    Ok(BasicInfo::from_values(atr, &get, name))
 }
 
 /// Selects the SSSE and reads the chosen items of the chosen TLV record files. Items
@@ -270,23 +350,29 @@ fn read_items_into<T: Transport, R: Trace>(
 ) -> Result<(), ReadError<T::Error>> {
     for (path, selection) in wanted {
         let mut values = FileValues::new();
-        read_file(ex, profile, path, *selection, &mut |item, text| {
+        read_file(ex, profile, path, *selection, &mut |item, step, value| {
+            let text = value.decode().map_err(|e| ReadError::BadValue(step, e))?;
             values.insert(item.key.clone(), text.into());
+            Ok(())
         })?;
         files.entry(String::from(*path)).or_default().extend(values);
     }
     Ok(())
 }
 
+/// Where [`read_file`] hands each item's value, with the step that read it.
+type ItemSink<'s, E> = dyn FnMut(&Item, Step, ItemText) -> Result<(), ReadError<E>> + 's;
+
 /// Reads the chosen items of the TLV record file at `path` of the selected SSSE and
-/// hands each decoded value to `sink`. Items are read by tag; a file with an SFI is
+/// hands each value to `sink` with the step that read it (GBK kept as the card's
+/// bytes: the sink decides whether to decode). Items are read by tag; a file with an SFI is
 /// addressed by SFI (`P2 = SFI << 3`), others are selected by FID first.
 fn read_file<T: Transport, R: Trace>(
     ex: &mut Exchange<T, R>,
     profile: &Profile,
     path: &str,
     selection: Selection<'_>,
-    sink: &mut dyn FnMut(&Item, String),
+    sink: &mut ItemSink<'_, T::Error>,
 ) -> Result<(), ReadError<T::Error>> {
     let mut buf = [0u8; SHORT_RESPONSE_MAX];
     let ef = profile.node(path).ok_or(ReadError::Profile)?;
@@ -320,10 +406,10 @@ fn read_file<T: Transport, R: Trace>(
         if tag != item.tag {
             return Err(ReadError::BadRecord(step));
         }
-        let text = item
-            .decode(value)
+        let value = item
+            .decode_kept(value)
             .map_err(|e| ReadError::BadValue(step, e))?;
-        sink(item, text);
+        sink(item, step, value)?;
     }
     Ok(())
 }
@@ -493,9 +579,10 @@ pub fn algorithm_id(fci: &[u8]) -> Option<u8> {
 }
 
 /// The basic information of a card: the fields of `iReadCardBas` (`spec/sscard.md`
-/// §4.3), in that order.
+/// §4.3), in that order. The name is text (`Name = String`, [`read_basic`]) or the
+/// card's GBK bytes (`Name = GbkText`, [`read_basic_gbk`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct BasicInfo {
+pub struct BasicInfo<Name = String> {
     /// 发卡地区行政区划代码: the first six characters of the card identification code.
     pub region_code: String,
     /// 社会保障号码.
@@ -505,7 +592,7 @@ pub struct BasicInfo {
     /// 卡识别码.
     pub card_id: String,
     /// 姓名: item 09 followed by the name extension 4E.
-    pub name: String,
+    pub name: Name,
     /// 卡复位信息: the ATR historical bytes, hex.
     pub atr_historical: String,
     /// 规范版本.
@@ -516,27 +603,17 @@ pub struct BasicInfo {
     pub expiry_date: String,
 }
 
-impl BasicInfo {
-    /// Derives the basic information from a card image.
-    pub fn from_image(image: &Image) -> Self {
-        let atr = hex::to_vec(&image.atr).unwrap_or_default();
-        Self::from_values(&atr, &|path, key| {
-            image
-                .files
-                .get(path)
-                .and_then(|f| f.get(key))
-                .and_then(|v| v.as_text())
-        })
-    }
-
-    /// The basic information from the ATR and the text of each item (`get(path,
-    /// key)`, `None` when absent).
-    fn from_values<'v>(atr: &[u8], get: &dyn Fn(&str, &str) -> Option<&'v str>) -> Self {
+impl<Name> BasicInfo<Name> {
+    /// The basic information from the ATR, the text of each item other than the name
+    /// (`get(path, key)`, `None` when absent) and the name.
+    fn from_values<'v>(
+        atr: &[u8],
+        get: &dyn Fn(&str, &str) -> Option<&'v str>,
+        name: Name,
+    ) -> Self {
         let text = |path, key| get(path, key).map(String::from).unwrap_or_default();
         let card_id = text(SSSE_EF05, "card_id");
         let historical = sscard_apdu::atr::historical_bytes(atr).unwrap_or_default();
-        let mut name = text(SSSE_EF06, "name");
-        name.push_str(&text(SSSE_EF06, "name_ext"));
         Self {
             region_code: card_id.chars().take(6).collect(),
             ssn: text(SSSE_EF06, "ssn"),
@@ -548,6 +625,41 @@ impl BasicInfo {
             issue_date: text(SSSE_EF05, "issue_date"),
             expiry_date: text(SSSE_EF05, "expiry_date"),
         }
+    }
+}
+
+impl BasicInfo<GbkText> {
+    /// The basic information with the name decoded from GBK (through the GBK tables).
+    pub fn decode(self) -> Result<BasicInfo, CodecError> {
+        let name = self.name.decode()?;
+        Ok(BasicInfo {
+            region_code: self.region_code,
+            ssn: self.ssn,
+            card_number: self.card_number,
+            card_id: self.card_id,
+            name,
+            atr_historical: self.atr_historical,
+            spec_version: self.spec_version,
+            issue_date: self.issue_date,
+            expiry_date: self.expiry_date,
+        })
+    }
+}
+
+impl BasicInfo {
+    /// Derives the basic information from a card image.
+    pub fn from_image(image: &Image) -> Self {
+        let atr = hex::to_vec(&image.atr).unwrap_or_default();
+        let get = |path: &str, key: &str| {
+            image
+                .files
+                .get(path)
+                .and_then(|f| f.get(key))
+                .and_then(|v| v.as_text())
+        };
+        let mut name = String::from(get(SSSE_EF06, "name").unwrap_or_default());
+        name.push_str(get(SSSE_EF06, "name_ext").unwrap_or_default());
+        Self::from_values(&atr, &get, name)
     }
 
     /// The `iReadCardBas` output string (`spec/sscard.md` §4.3): the nine card fields,

@@ -253,3 +253,97 @@ fn items_by_address_across_dfs_with_the_pin() {
     );
     assert_eq!(&*Pin::new("12345").unwrap().bcd(), &[0x12, 0x34, 0x5F]);
 }
+
+/// The sample card's exchange with one answer broken by `fault`.
+fn faulty_exchange<F>(fault: F) -> Exchange<EmulatedReader<Faulty<F>>>
+where
+    F: FnMut(&CommandView<'_>, &mut Reply<'_>) -> Option<Result<(), Status>>,
+{
+    Exchange::new(EmulatedReader::new(Runtime::new(Faulty {
+        inner: sample_card().unwrap(),
+        fault,
+    })))
+}
+
+/// The name record (tag 09) answered with these GBK bytes, 30-byte item padded.
+fn name_record(
+    gbk: &[u8],
+) -> impl FnMut(&CommandView<'_>, &mut Reply<'_>) -> Option<Result<(), Status>> {
+    let mut value = gbk.to_vec();
+    value.resize(30, 0x00);
+    move |c, r| {
+        (c.ins() == 0xB2 && c.p1() == 0x09).then(|| {
+            r.extend_from_slice(&[0x09, 30])?;
+            r.extend_from_slice(&value)
+        })
+    }
+}
+
+#[test]
+fn the_name_kept_as_gbk_is_the_cards_bytes_and_decodes_to_the_same_info() {
+    let profile = sscard_fs::builtin_profile().unwrap();
+    let rt = Runtime::new(sample_card().unwrap());
+    let atr = rt.atr().to_vec();
+    let mut ex = Exchange::new(EmulatedReader::new(rt));
+    let kept = sscard_ssse::read_basic_gbk(&mut ex, &profile, &atr).unwrap();
+    // 李测试 in GBK, padding stripped, the (empty) extension appended.
+    assert_eq!(kept.name.as_bytes(), [0xC0, 0xEE, 0xB2, 0xE2, 0xCA, 0xD4]);
+    assert_eq!(kept.card_number, "A12345678");
+    let decoded = sscard_ssse::read_basic(&mut ex, &profile, &atr).unwrap();
+    assert_eq!(decoded.name, "李测试");
+    assert_eq!(kept.clone().decode().unwrap(), decoded);
+    let image = read_image(&mut ex, &profile, &atr).unwrap();
+    assert_eq!(decoded, BasicInfo::from_image(&image));
+
+    // A name with its extension: both parts, in order.
+    let mut ex = faulty_exchange(|c, r| {
+        (c.ins() == 0xB2 && c.p1() == 0x4E).then(|| {
+            r.extend_from_slice(&[0x4E, 20])?;
+            r.extend_from_slice(&[0xB6, 0xFE, b'B', 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])?;
+            r.extend_from_slice(&[0xFF; 10])
+        })
+    });
+    let kept = sscard_ssse::read_basic_gbk(&mut ex, &profile, &atr).unwrap();
+    assert_eq!(
+        kept.name.as_bytes(),
+        [0xC0, 0xEE, 0xB2, 0xE2, 0xCA, 0xD4, 0xB6, 0xFE, b'B']
+    );
+    assert_eq!(kept.decode().unwrap().name, "李测试二B");
+}
+
+#[test]
+fn bad_gbk_names_are_errors_in_both_forms() {
+    let profile = sscard_fs::builtin_profile().unwrap();
+    let name_step = Step::ReadRecord {
+        fid: 0xEF06,
+        tag: 0x09,
+    };
+    // Malformed (a lead byte cut short): both reads fail at the name's record.
+    let malformed = [0xC0, 0xEE, 0xB2];
+    let err =
+        sscard_ssse::read_basic_gbk(&mut faulty_exchange(name_record(&malformed)), &profile, &[])
+            .unwrap_err();
+    assert!(
+        matches!(err, ReadError::BadValue(s, sscard_fs::CodecError::InvalidBytes) if s == name_step),
+        "{err:?}"
+    );
+    let err = sscard_ssse::read_basic(&mut faulty_exchange(name_record(&malformed)), &profile, &[])
+        .unwrap_err();
+    assert!(
+        matches!(err, ReadError::BadValue(s, _) if s == name_step),
+        "{err:?}"
+    );
+    // Well-formed but unmapped (a four-byte sequence past the BMP ranges): kept, and
+    // decoding it fails, as reading it decoded does.
+    let unmapped = [0xC0, 0xEE, 0x84, 0x31, 0xA5, 0x30];
+    let kept =
+        sscard_ssse::read_basic_gbk(&mut faulty_exchange(name_record(&unmapped)), &profile, &[])
+            .unwrap();
+    assert_eq!(kept.name.as_bytes(), unmapped);
+    assert_eq!(kept.decode(), Err(sscard_fs::CodecError::InvalidBytes));
+    let err = sscard_ssse::read_basic(&mut faulty_exchange(name_record(&unmapped)), &profile, &[])
+        .unwrap_err();
+    assert!(
+        matches!(err, ReadError::BadValue(s, sscard_fs::CodecError::InvalidBytes) if s == name_step)
+    );
+}

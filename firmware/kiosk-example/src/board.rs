@@ -1,5 +1,7 @@
 //! Memory-mapped peripherals (audited: every `unsafe` is a volatile access to a fixed
-//! peripheral register of the STM32F4 memory map, or the one-time heap set-up).
+//! peripheral register of the STM32F4 memory map, or the one-time heap set-up), and the
+//! device-interrupt part of the vector table (the `no_mangle`/`link_section` static
+//! cortex-m-rt's `device` feature asks for).
 #![allow(unsafe_code)]
 
 use core::convert::Infallible;
@@ -10,6 +12,24 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType as PinErrorType, InputPin, OutputPin};
 use embedded_io::{ErrorType, Read, ReadReady, Write};
 use sscard_kiosk::hal::{Key, Keypad};
+
+/// Device interrupts of the STM32F405/407 (IRQ 0–81), the size of the table the family's
+/// PAC provides. Without cortex-m-rt's `device` feature a generic 240-entry table
+/// (960 B) would be linked instead.
+const DEVICE_INTERRUPTS: usize = 82;
+
+extern "C" {
+    /// Every device interrupt: nothing here enables one (the stub polls), and
+    /// `device.x` (written by `build.rs`) aliases it to cortex-m-rt's `DefaultHandler`.
+    fn DeviceInterrupt();
+}
+
+/// The device-interrupt vectors, placed after the core exceptions by cortex-m-rt's
+/// `link.x`.
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+pub static __INTERRUPTS: [unsafe extern "C" fn(); DEVICE_INTERRUPTS] =
+    [DeviceInterrupt; DEVICE_INTERRUPTS];
 
 /// The core clock the delay counts in.
 pub const CORE_HZ: u32 = 168_000_000;
@@ -188,10 +208,35 @@ impl Keypad for PortKeypad {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CycleDelay;
 
+/// Core cycles per microsecond.
+const CYCLES_PER_US: u32 = CORE_HZ / 1_000_000;
+
+/// Waits `us` microseconds, at most `u32::MAX / CYCLES_PER_US` (25 s at 168 MHz;
+/// callers pass less than 5 s).
+fn delay_short_us(us: u32) {
+    cortex_m::asm::delay(us.saturating_mul(CYCLES_PER_US));
+}
+
+// All in 32-bit arithmetic: embedded-hal's default `delay_us`/`delay_ms` (in chunks of
+// `delay_ns`) become a 64-bit division, about 0.9 KB of flash on a Cortex-M.
 impl DelayNs for CycleDelay {
     fn delay_ns(&mut self, ns: u32) {
-        let cycles = u64::from(ns) * u64::from(CORE_HZ / 1_000_000) / 1000;
-        cortex_m::asm::delay(u32::try_from(cycles).unwrap_or(u32::MAX));
+        delay_short_us(ns / 1000);
+        cortex_m::asm::delay(ns % 1000 * CYCLES_PER_US / 1000);
+    }
+
+    fn delay_us(&mut self, us: u32) {
+        for _ in 0..us / 1_000_000 {
+            delay_short_us(1_000_000);
+        }
+        delay_short_us(us % 1_000_000);
+    }
+
+    fn delay_ms(&mut self, ms: u32) {
+        for _ in 0..ms / 1000 {
+            delay_short_us(1_000_000);
+        }
+        delay_short_us(ms % 1000 * 1000);
     }
 }
 

@@ -11,3 +11,4 @@
 #![no_std]
 
 pub mod board;
+pub mod card_stack;

@@ -38,8 +38,9 @@
 //! * `embedded-io`: enables `sscard_link::embedded` (the UART adapter), re-exported
 //!   as `EmbeddedIo`.
 //! * `payment` (default): [`services::PbocPayments`], payment uses through the PBOC
-//!   kernel. It links RSA, whose bigint code needs atomic pointers, so targets without
-//!   them (`thumbv6m-none-eabi`) build the kiosk without it.
+//!   kernel. RSA recovery is `sscard_emv::oda::modexp` (no `rsa` crate without
+//!   `sscard-emv`'s `rsa-sign` feature), so it builds for every target below,
+//!   `thumbv6m-none-eabi` (no atomic pointers) included.
 //!
 //! The crate is `no_std` and needs an allocator (`sscard-ssse`, `sscard-fs` and
 //! `sscard-appdir` use `alloc`); `firmware/kiosk-example` shows one with

@@ -9,7 +9,9 @@
 //!
 //! Both directions live here, so the terminal kernel (`sscard-pboc`, verify) and the card
 //! side (`sscard-emu`, issuance: build and sign) share one definition of every layout.
-//! [`testpki`] generates a deterministic TEST PKI for emulated cards.
+//! `testpki` (feature `rsa-sign`) generates a deterministic TEST PKI for emulated cards.
+//! The RSA public operation is [`modexp`], this crate's own; the `rsa` crate is only
+//! used, behind `rsa-sign`, for key generation and signing.
 //!
 //! The kernel-facing entry points are the free functions of this module:
 //! [`recover_issuer_key`], [`verify_sda`], [`recover_icc_key`], [`verify_dda`],
@@ -72,8 +74,10 @@
 //! indicator bytes ([`sm2::Sm2Profile`]), the SM2 signed dynamic data layout (ours,
 //! [`sm2::sign_dynamic`]) and the SM2 CDA transaction-data hash (SM3, ours).
 
+pub mod modexp;
 pub mod rsa;
 pub mod sm2;
+#[cfg(feature = "rsa-sign")]
 pub mod testpki;
 
 use alloc::vec::Vec;

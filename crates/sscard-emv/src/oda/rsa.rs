@@ -4,9 +4,14 @@
 //!
 //! # Choice of crates
 //!
-//! * Big integers and RSA: RustCrypto `rsa` 0.10 (release candidate) without
-//!   default features, with `hazmat` for the raw (unpadded) RSA operations that EMV
-//!   recovery needs (`ring` cannot recover a message). It runs on `crypto-bigint` 0.7 —
+//! * The public operation (recovery, what a terminal does): [`super::modexp`], a small
+//!   Montgomery exponentiation on 32-bit limbs in this crate, so that the terminal side
+//!   builds for every target, thumbv6m (Cortex-M0, no atomic pointers) included. It is
+//!   tested against `rsa` on random keys.
+//! * The private operations (key generation, signing: emulated cards, the test PKI,
+//!   issuance), with the `rsa-sign` feature (default): RustCrypto `rsa` 0.10 (release
+//!   candidate) without default features, with `hazmat` for the raw (unpadded) RSA
+//!   operations that EMV signing for recovery needs (`ring` cannot recover a message). It runs on `crypto-bigint` 0.7 —
 //!   already in the tree through `sm2`/`elliptic-curve` — with constant-time Montgomery
 //!   exponentiation (the 0.9 line's `num-bigint-dig` private operation has the timing
 //!   advisory RUSTSEC-2023-0071), is `no_std + alloc`, and takes the same `rand_core`
@@ -32,18 +37,26 @@
 //! hash, followed by: remainder ‖ exponent (issuer); remainder ‖ exponent ‖ static data
 //! (ICC); static data (SSAD); terminal dynamic data (SDAD).
 
+#[cfg(feature = "rsa-sign")]
 use alloc::vec;
 use alloc::vec::Vec;
+#[cfg(feature = "rsa-sign")]
 use core::convert::Infallible;
 use core::fmt;
 
-use ::rsa::hazmat::{rsa_decrypt_and_check, rsa_encrypt};
+#[cfg(feature = "rsa-sign")]
+use ::rsa::hazmat::rsa_decrypt_and_check;
+#[cfg(feature = "rsa-sign")]
 use ::rsa::rand_core::{CryptoRng, TryCryptoRng, TryRng};
+#[cfg(feature = "rsa-sign")]
 use ::rsa::traits::{PrivateKeyParts, PublicKeyParts};
+#[cfg(feature = "rsa-sign")]
 use ::rsa::BoxedUint;
 use sha1::{Digest, Sha1};
+#[cfg(feature = "rsa-sign")]
 use zeroize::Zeroizing;
 
+use super::modexp::Modulus;
 use super::{array_at, byte_at, issuer_id_matches, pan_matches, Date, OdaError, Result};
 
 /// Recovered-data header.
@@ -85,7 +98,7 @@ pub fn sha1(parts: &[&[u8]]) -> [u8; 20] {
 pub struct RsaPublicKey {
     modulus: Vec<u8>,
     exponent: Vec<u8>,
-    inner: ::rsa::RsaPublicKey,
+    montgomery: Modulus,
 }
 
 impl PartialEq for RsaPublicKey {
@@ -111,25 +124,24 @@ impl RsaPublicKey {
     pub fn new(modulus: &[u8], exponent: &[u8]) -> Result<Self> {
         let first = modulus.first().copied().ok_or(OdaError::BadKey)?;
         let e_first = exponent.first().copied().ok_or(OdaError::BadKey)?;
+        let e_last = exponent.last().copied().unwrap_or_default();
+        // The exponent: odd and at least 3 (as `rsa` requires of a public key).
+        let e_small = exponent.len() == 1 && e_first < 3;
         if first == 0
             || e_first == 0
+            || e_last & 1 == 0
+            || e_small
             || !(MIN_MODULUS_LEN..=MAX_MODULUS_LEN).contains(&modulus.len())
             || exponent.len() > 3
         {
             return Err(OdaError::BadKey);
         }
-        let n = BoxedUint::from_be_slice_vartime(modulus);
-        let e = BoxedUint::from_be_slice_vartime(exponent);
-        let inner = ::rsa::RsaPublicKey::new_with_size_limits(
-            n,
-            e,
-            (MIN_MODULUS_LEN * 8 - 7)..=(MAX_MODULUS_LEN * 8),
-        )
-        .map_err(|_| OdaError::BadKey)?;
+        // Odd and within the limb bound (the length check above keeps it there).
+        let montgomery = Modulus::new(modulus).ok_or(OdaError::BadKey)?;
         Ok(Self {
             modulus: modulus.to_vec(),
             exponent: exponent.to_vec(),
-            inner,
+            montgomery,
         })
     }
 
@@ -163,17 +175,15 @@ impl RsaPublicKey {
                 actual: block.len(),
             });
         }
-        let m = BoxedUint::from_be_slice(block, self.inner.n_bits_precision())
-            .map_err(|_| OdaError::Malformed)?;
-        if m >= *self.inner.n().as_ref() {
-            return Err(OdaError::Malformed);
-        }
-        let x = rsa_encrypt(&self.inner, &m).map_err(|_| OdaError::Malformed)?;
-        to_len(&x, k)
+        // `None`: the block is not less than the modulus.
+        self.montgomery
+            .pow(block, &self.exponent, k)
+            .ok_or(OdaError::Malformed)
     }
 }
 
 /// The big-endian bytes of `x` in exactly `k` bytes.
+#[cfg(feature = "rsa-sign")]
 fn to_len(x: &BoxedUint, k: usize) -> Result<Vec<u8>> {
     let bytes = x.to_be_bytes();
     let skip = bytes.len().checked_sub(k).ok_or(OdaError::Malformed)?;
@@ -186,8 +196,10 @@ fn to_len(x: &BoxedUint, k: usize) -> Result<Vec<u8>> {
 
 /// An RNG that is never called: the private operation runs without blinding, since
 /// `crypto-bigint`'s Montgomery exponentiation is constant-time.
+#[cfg(feature = "rsa-sign")]
 struct NoRng;
 
+#[cfg(feature = "rsa-sign")]
 impl TryRng for NoRng {
     type Error = Infallible;
     fn try_next_u32(&mut self) -> core::result::Result<u32, Infallible> {
@@ -202,10 +214,12 @@ impl TryRng for NoRng {
     }
 }
 
+#[cfg(feature = "rsa-sign")]
 impl TryCryptoRng for NoRng {}
 
 /// The components of an RSA private key, big-endian (for test-PKI files and
 /// personalisation); zeroised on drop.
+#[cfg(feature = "rsa-sign")]
 pub struct RsaComponents {
     /// Modulus `n`.
     pub n: Vec<u8>,
@@ -219,6 +233,7 @@ pub struct RsaComponents {
     pub q: Zeroizing<Vec<u8>>,
 }
 
+#[cfg(feature = "rsa-sign")]
 impl fmt::Debug for RsaComponents {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RsaComponents")
@@ -229,12 +244,14 @@ impl fmt::Debug for RsaComponents {
 
 /// An RSA private key (CA, issuer or ICC side); the inner key zeroises on drop and
 /// `Debug` shows only the size.
+#[cfg(feature = "rsa-sign")]
 #[derive(Clone)]
 pub struct RsaPrivateKey {
     inner: ::rsa::RsaPrivateKey,
     public: RsaPublicKey,
 }
 
+#[cfg(feature = "rsa-sign")]
 impl fmt::Debug for RsaPrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RsaPrivateKey")
@@ -243,6 +260,7 @@ impl fmt::Debug for RsaPrivateKey {
     }
 }
 
+#[cfg(feature = "rsa-sign")]
 impl RsaPrivateKey {
     /// Generates a key of `bits` bits (a multiple of 8, 512–1984) with public exponent
     /// `exponent` (3 or 65537 in EMV) from `rng`. Deterministic for a deterministic RNG
@@ -529,6 +547,7 @@ pub fn recover_dynamic(icc: &RsaPublicKey, sdad: &[u8], terminal_data: &[u8]) ->
 
 /// Finishes a block of `n` bytes whose leading fields are `head` (from `6A`): `BB`
 /// padding, the SHA-1 over the body and `extra`, `BC`; then signs it.
+#[cfg(feature = "rsa-sign")]
 fn seal(key: &RsaPrivateKey, head: &[u8], extra: &[&[u8]]) -> Result<Vec<u8>> {
     let n = key.public_key().len();
     let body_end = n.checked_sub(1 + HASH_LEN).ok_or(OdaError::BadField)?;
@@ -549,6 +568,7 @@ fn seal(key: &RsaPrivateKey, head: &[u8], extra: &[&[u8]]) -> Result<Vec<u8>> {
 
 /// A certificate with the remainder of the certified modulus (tag 92 or 9F48; empty
 /// when the whole modulus fits in the certificate).
+#[cfg(feature = "rsa-sign")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RsaCertificate {
     /// Tag 90 or 9F46.
@@ -557,10 +577,12 @@ pub struct RsaCertificate {
     pub remainder: Vec<u8>,
 }
 
+#[cfg(feature = "rsa-sign")]
 fn split_modulus(modulus: &[u8], room: usize) -> (&[u8], &[u8]) {
     modulus.split_at(room.min(modulus.len()))
 }
 
+#[cfg(feature = "rsa-sign")]
 fn key_lengths(key: &RsaPublicKey) -> Result<(u8, u8)> {
     Ok((
         u8::try_from(key.len()).map_err(|_| OdaError::BadField)?,
@@ -569,6 +591,7 @@ fn key_lengths(key: &RsaPublicKey) -> Result<(u8, u8)> {
 }
 
 /// Builds and signs an issuer public key certificate (90, with 92) under the CA key.
+#[cfg(feature = "rsa-sign")]
 pub fn build_issuer_cert(
     ca: &RsaPrivateKey,
     issuer_id: [u8; 4],
@@ -598,6 +621,7 @@ pub fn build_issuer_cert(
 
 /// Builds and signs an ICC public key certificate (9F46, with 9F48) under the issuer key,
 /// covering `static_data`. `pan` is tag 5A (it is `F`-padded to 10 bytes).
+#[cfg(feature = "rsa-sign")]
 pub fn build_icc_cert(
     issuer: &RsaPrivateKey,
     pan: &[u8],
@@ -628,6 +652,7 @@ pub fn build_icc_cert(
 }
 
 /// Signs static application data (93) with the issuer key.
+#[cfg(feature = "rsa-sign")]
 pub fn sign_ssad(issuer: &RsaPrivateKey, dac: [u8; 2], static_data: &[u8]) -> Result<Vec<u8>> {
     let [d1, d2] = dac;
     seal(
@@ -641,6 +666,7 @@ pub fn sign_ssad(issuer: &RsaPrivateKey, dac: [u8; 2], static_data: &[u8]) -> Re
 /// with the length of the ICC dynamic number; for CDA from
 /// [`super::cda_icc_dynamic_data`]) over `terminal_data` (DDOL data, or the unpredictable
 /// number for CDA).
+#[cfg(feature = "rsa-sign")]
 pub fn sign_dynamic(
     icc: &RsaPrivateKey,
     icc_dynamic_data: &[u8],

@@ -1,62 +1,17 @@
-//! The card stack alone, for the size report: the link layer (ATR, PPS, T=0, T=1)
-//! over the UART adapter, the APDU layer and `sscard_ssse::read_basic` with the
-//! profile subset, reading the basic information once after each card insertion.
-//! No keypad, display, menu or cryptography.
+//! The card stack alone, for the size report (see `sscard_kiosk_example::card_stack`),
+//! with the holder's name kept as the card's GBK bytes (`sscard_ssse::read_basic_gbk`),
+//! as for a display or printer that takes GBK: no GBK table is linked.
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicUsize, Ordering};
-
 use cortex_m_rt::entry;
-use embedded_hal::digital::InputPin;
 use panic_halt as _;
-use sscard_apdu::{Exchange, ResetKind};
-use sscard_kiosk::EmbeddedIo;
-use sscard_kiosk_example::board;
-use sscard_link::pps::ReaderLimits;
-use sscard_link::{Link, LinkConfig};
-
-/// Heap for the profile subset and the values read: `cargo run -p sscard-kiosk
-/// --example footprint` measures 2652 B for the profile and an 880-B peak for a
-/// `read_basic` on a 64-bit host, emulated card's transients included (3532 B). Here
-/// it is less: on thumbv7em a profile `Item` is 52 B (96 on the host), a `Node` 128 B
-/// (232), a `KeyRef` 28 B (56), so the profile's vectors take about 1.3 KB instead of
-/// 2.4 KB.
-const HEAP_SIZE: usize = 3584;
-const CARD_CLOCK_HZ: u32 = 3_571_200;
-
-/// Length of the last name read (keeps the result alive for the optimiser).
-static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
+use sscard_kiosk_example::card_stack;
 
 #[entry]
 fn main() -> ! {
-    if let Some(memory) =
-        cortex_m::singleton!(: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE])
-    {
-        board::init_heap(memory);
-    }
-    let Ok(profile) = sscard_kiosk::profile::basic_profile() else {
-        loop {
-            cortex_m::asm::wfi();
-        }
-    };
-    let (rst, vcc) = board::rst_vcc_pins();
-    let io =
-        EmbeddedIo::new(board::card_uart(), board::CycleDelay, CARD_CLOCK_HZ).with_pins(rst, vcc);
-    let mut card = Exchange::new(Link::new(
-        io,
-        LinkConfig::new(ReaderLimits::new(CARD_CLOCK_HZ, 115_200, 32)),
-    ));
-    let mut switch = board::card_switch_pin();
-    loop {
-        while !switch.is_high().unwrap_or(false) {}
-        if let Ok(atr) = card.transport().power_on(ResetKind::Cold) {
-            if let Ok(info) = sscard_ssse::read_basic(&mut card, &profile, atr.as_bytes()) {
-                NAME_LEN.store(info.name.len(), Ordering::Relaxed);
-            }
-        }
-        let _ = card.transport().power_off();
-        while switch.is_high().unwrap_or(true) {}
-    }
+    card_stack::run(|card, profile, atr| {
+        let info = sscard_ssse::read_basic_gbk(card, profile, atr).ok()?;
+        Some(info.name.as_bytes().len())
+    })
 }

@@ -26,7 +26,10 @@
 //!
 //! Each event is written with one `write` of the whole line and `fdatasync`ed before
 //! the call returns; the file's directory is fsync'd when the file is created. So a
-//! caller that got `Ok` may act on the card: the event survives a power cut.
+//! caller that got `Ok` may act on the card: the event survives a power cut. Readers
+//! that append at about the same time share one `fdatasync` (group commit: the sync
+//! runs outside the journal's lock and covers every line written before it started);
+//! after a failed sync the journal writes nothing more.
 //!
 //! [`Journal::open`] reads the whole file ([`parse`]):
 //!
@@ -49,7 +52,7 @@
 //! # Concurrency
 //!
 //! One process, several reader threads, one [`Journal`] (`Send + Sync`): a mutex
-//! serialises appends and state changes. [`Journal::claim`] and
+//! serialises appends and state changes (the sync waits outside it). [`Journal::claim`] and
 //! [`Journal::claim_next`] write `started` under that mutex, so two readers never take
 //! the same holder. Two processes must not open the same journal.
 
@@ -478,12 +481,26 @@ struct Inner {
     torn: bool,
     torn_at_open: bool,
     foreign_events: usize,
+    /// Event lines written so far (not all of them synced yet).
+    written: u64,
+    /// An `fdatasync` failed: what reached the disk is uncertain, so nothing more is
+    /// written.
+    sync_failed: bool,
+}
+
+/// The syncing side of group commit: a handle on the same file and how many lines are
+/// known durable.
+struct Synced {
+    file: File,
+    upto: u64,
 }
 
 /// The journal of one batch (see the module docs).
 pub struct Journal {
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// Taken before `inner` when both are needed, never the other way round.
+    synced: Mutex<Synced>,
 }
 
 impl core::fmt::Debug for Journal {
@@ -568,6 +585,8 @@ impl Journal {
             torn: parsed.torn,
             torn_at_open: parsed.torn,
             foreign_events: 0,
+            written: 0,
+            sync_failed: false,
         };
         let mut journal_hash = None;
         for event in parsed.events {
@@ -587,6 +606,7 @@ impl Journal {
                 // New (or only a torn header): write the header.
                 let header = inner.header();
                 inner.append(&header)?;
+                inner.file.sync_data().map_err(io("sync"))?;
                 sync_dir(&path)?;
             }
             Some(h) if h == batch_hash => {}
@@ -600,12 +620,16 @@ impl Journal {
                 OnChangedBatch::Accept => {
                     let header = inner.header();
                     inner.append(&header)?;
+                    inner.file.sync_data().map_err(io("sync"))?;
                 }
             },
         }
+        let file = inner.file.try_clone().map_err(io("open"))?;
+        let upto = inner.written;
         Ok(Self {
             path,
             inner: Mutex::new(inner),
+            synced: Mutex::new(Synced { file, upto }),
         })
     }
 
@@ -618,29 +642,62 @@ impl Journal {
         self.inner.lock().map_err(|_| JournalError::Poisoned)
     }
 
+    /// Returns once event line `seq` (1-based, as [`Inner::append`] numbers them) is
+    /// durable. Group commit: one `fdatasync` covers every line written before it
+    /// started, so readers that append at about the same time share a sync instead of
+    /// queueing one after another behind the journal's lock.
+    fn durable(&self, seq: u64) -> Result<(), JournalError> {
+        let mut synced = self.synced.lock().map_err(|_| JournalError::Poisoned)?;
+        if synced.upto >= seq {
+            return Ok(());
+        }
+        // Everything written up to now: lines appended while this thread waited for
+        // `synced` are covered too.
+        let target = self.lock()?.written;
+        match synced.file.sync_data() {
+            Ok(()) => {
+                synced.upto = target;
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(mut inner) = self.lock() {
+                    inner.sync_failed = true;
+                }
+                Err(io("sync")(e))
+            }
+        }
+    }
+
     /// Claims `holder` for `reader` and records `started`: for a holder not started,
     /// a half-done one (resuming after a crash, once the operator has the card back in
     /// a reader: its last step and card are kept, so the engine carries on from there)
     /// or a failed one (retrying from the start, perhaps with another card). Refused for a done holder and for one
     /// another reader holds.
     pub fn claim(&self, holder: &str, reader: &str) -> Result<(), JournalError> {
-        let mut inner = self.lock()?;
-        let i = inner.position(holder)?;
-        inner.claim_at(i, reader)
+        let seq = {
+            let mut inner = self.lock()?;
+            let i = inner.position(holder)?;
+            inner.claim_at(i, reader)?
+        };
+        self.durable(seq)
     }
 
     /// Claims the first holder not started and not held, in batch order, and returns
     /// its key; `None` when there is none left.
     pub fn claim_next(&self, reader: &str) -> Result<Option<String>, JournalError> {
-        let mut inner = self.lock()?;
-        let next = inner
-            .states
-            .iter()
-            .zip(&inner.claimed)
-            .position(|(s, c)| *s == HolderState::NotStarted && c.is_none());
-        let Some(i) = next else { return Ok(None) };
-        inner.claim_at(i, reader)?;
-        Ok(inner.order.get(i).cloned())
+        let (seq, key) = {
+            let mut inner = self.lock()?;
+            let next = inner
+                .states
+                .iter()
+                .zip(&inner.claimed)
+                .position(|(s, c)| *s == HolderState::NotStarted && c.is_none());
+            let Some(i) = next else { return Ok(None) };
+            let seq = inner.claim_at(i, reader)?;
+            (seq, inner.order.get(i).cloned())
+        };
+        self.durable(seq)?;
+        Ok(key)
     }
 
     /// Records a step of a holder that `reader` holds. `done` and `failed` release it.
@@ -688,14 +745,15 @@ impl Journal {
             card: card.clone(),
             ts_ms,
         };
-        inner.append(&event)?;
+        let seq = inner.append(&event)?;
         inner.apply(holder, reader.to_owned(), step, card.clone(), ts_ms);
         if finished {
             if let Some(c) = inner.claimed.get_mut(i) {
                 *c = None;
             }
         }
-        Ok(())
+        drop(inner);
+        self.durable(seq)
     }
 
     /// Lets go of a holder without recording anything (the reader stops; the holder
@@ -812,7 +870,9 @@ impl Inner {
             })
     }
 
-    fn claim_at(&mut self, i: usize, reader: &str) -> Result<(), JournalError> {
+    /// Claims holder `i` and writes `started`; returns the line's number for
+    /// [`Journal::durable`].
+    fn claim_at(&mut self, i: usize, reader: &str) -> Result<u64, JournalError> {
         let holder = self.order.get(i).cloned().unwrap_or_default();
         if matches!(self.states.get(i), Some(HolderState::Done(_))) {
             return Err(JournalError::AlreadyDone { holder });
@@ -831,7 +891,7 @@ impl Inner {
             card: CardIdentity::default(),
             ts_ms,
         };
-        self.append(&event)?;
+        let seq = self.append(&event)?;
         self.apply(
             &holder,
             reader.to_owned(),
@@ -842,7 +902,7 @@ impl Inner {
         if let Some(c) = self.claimed.get_mut(i) {
             *c = Some(reader.to_owned());
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// The state change of one step event (replayed or live).
@@ -886,8 +946,17 @@ impl Inner {
         };
     }
 
-    /// Writes one event line and syncs it; first cuts off a torn tail.
-    fn append(&mut self, event: &Event) -> Result<(), JournalError> {
+    /// Writes one event line (the caller makes it durable: [`Journal::durable`]) and
+    /// returns its number; first cuts off a torn tail.
+    fn append(&mut self, event: &Event) -> Result<u64, JournalError> {
+        if self.sync_failed {
+            return Err(JournalError::Io {
+                op: "append",
+                source: std::io::Error::other(
+                    "an earlier fdatasync failed; the journal's tail is uncertain",
+                ),
+            });
+        }
         if self.torn {
             self.file
                 .set_len(self.valid_len)
@@ -904,9 +973,9 @@ impl Inner {
         // A failed write may leave part of the line: treat the tail as torn.
         self.torn = true;
         self.file.write_all(&bytes).map_err(io("write"))?;
-        self.file.sync_data().map_err(io("sync"))?;
         self.torn = false;
         self.valid_len += u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        Ok(())
+        self.written += 1;
+        Ok(self.written)
     }
 }

@@ -531,6 +531,10 @@ fn concurrent_claims_never_duplicate() {
     assert_eq!(all.len(), n);
     assert_eq!(unique.len(), n);
     assert!(done_counts(&path).values().all(|c| *c == 1));
+    // Group commit loses and tears nothing: the header and three lines a holder.
+    let parsed = parse(&fs::read(&path).unwrap()).unwrap();
+    assert!(!parsed.torn);
+    assert_eq!(parsed.events.len(), 1 + 3 * n);
 
     // Many readers racing for one holder: exactly one wins.
     let path = dir.path().join("race.jsonl");

@@ -70,6 +70,22 @@ pub fn blank_card() -> Result<SsCard, cos::BuildError> {
     SsCard::blank(cos::BlankOptions::new()?)
 }
 
+/// A blank card with a blank bank application next to the blank SSCard: the SSCard is
+/// issued with the COS issuance commands, the bank application
+/// ([`pboc::DEFAULT_BLANK_AID`]) with STORE DATA of DGIs enciphered under
+/// [`sscard_emv::dgi::TEST_DEK`] (`apdu-specs/cos-emulated.md`, "Bank application").
+pub fn blank_card_with_bank() -> Result<DualCard, pboc::PbocBuildError> {
+    blank_card_with_bank_entropy(Box::new(cos::OsEntropy))
+}
+
+/// [`blank_card_with_bank`] with injected randomness for the bank application.
+pub fn blank_card_with_bank_entropy(
+    entropy: Box<dyn cos::Entropy>,
+) -> Result<DualCard, pboc::PbocBuildError> {
+    let bank = PbocApp::blank(&pboc::DEFAULT_BLANK_AID, sscard_emv::dgi::TEST_DEK, entropy)?;
+    Ok(DualCard::new(blank_card()?, bank))
+}
+
 /// The built-in sample card with the PBOC bank application
 /// (`apdu-specs/pboc/card.json`, TEST data) next to the social-security application,
 /// with OS randomness. See [`pboc::DualCard`] for the routing rules.

@@ -336,6 +336,7 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         stop: &stop,
         invalid_rows: batch.errors.len(),
         retry_failed: args.retry_failed,
+        bank: None,
     };
     let progress = Progress {
         tty: std::io::stderr().is_terminal(),

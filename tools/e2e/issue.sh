@@ -284,10 +284,14 @@ for _ in $(seq 3000); do
 done
 kill -KILL "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
+# The resuming run fails a holder whose card was cut off inside the bank application
+# (not resumable); the run after it re-issues that holder on a new card.
 rc=0
-bank_issue || rc=$?
+bank_issue || { grep -q 'half personalised' "$tmp/bank-run.log" && bank_issue; } || rc=$?
 [[ $rc -eq 0 ]] || tail -n 20 "$tmp/bank-run.log"
-check "sscard issue --bank-profile finishes the bank batch after a kill at journal line $target (exit $rc)" $rc
+cut=no
+grep -q 'half personalised' "$tmp/bank-run.log" && cut=yes
+check "sscard issue --bank-profile finishes the bank batch after a kill at journal line $target (a bank application cut off: $cut; exit $rc)" $rc
 python3 - "$tmp" "$BANK_HOLDERS" <<'PYEOF'
 import glob, json, sys
 tmp, n = sys.argv[1], int(sys.argv[2])

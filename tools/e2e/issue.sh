@@ -268,7 +268,8 @@ for i in range(n):
     print("%s,银行卡%d,%s,01,E%08d,20240315,20340315,%s" % (ssn(i), i, g, i, luhn("622800018800%03d" % i)))
 PYEOF
 bank_issue() { # bank_issue → sscard issue --bank-profile on slot 0, output to $tmp/bank-run.log
-	"$BIN" issue --batch "$tmp/bank.csv" --journal "$tmp/bank-journal.jsonl" \
+	# exec: in the background, $! is then sscard itself (the kill below must reach it).
+	exec "$BIN" issue --batch "$tmp/bank.csv" --journal "$tmp/bank-journal.jsonl" \
 		--results "$tmp/bank-results" --reader "$READER0" --soft-keys --wait 10 \
 		--bank-profile "$BANK_PROFILE" --retry-failed >>"$tmp/bank-run.log" 2>&1
 }
@@ -287,7 +288,7 @@ wait "$pid" 2>/dev/null
 # The resuming run fails a holder whose card was cut off inside the bank application
 # (not resumable); the run after it re-issues that holder on a new card.
 rc=0
-bank_issue || { grep -q 'half personalised' "$tmp/bank-run.log" && bank_issue; } || rc=$?
+(bank_issue) || { grep -q 'half personalised' "$tmp/bank-run.log" && (bank_issue); } || rc=$?
 [[ $rc -eq 0 ]] || tail -n 20 "$tmp/bank-run.log"
 cut=no
 grep -q 'half personalised' "$tmp/bank-run.log" && cut=yes

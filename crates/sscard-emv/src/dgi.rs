@@ -1,14 +1,14 @@
 //! The bank application as DGIs (data grouping identifiers): what an issuer sends with
 //! STORE DATA to personalise a blank card's PBOC application, and how the card turns
-//! the DGIs back into the [`perso`](crate::perso) profile the applet runs on.
+//! the DGIs back into the [`perso`] profile the applet runs on.
 //!
 //! Both directions live here so the issuer ([`from_application`]) and the card
 //! ([`to_profile`]) cannot disagree; `to_profile(from_application(p)) == p` is tested.
 //! The card side builds a `sscard-pboc-card/1` document from the DGIs and validates it
-//! with [`perso::load`](crate::perso::load), so a DGI set is accepted exactly when the
+//! with [`perso::load`], so a DGI set is accepted exactly when the
 //! equivalent JSON profile would be.
 //!
-//! # Layout \[U: ours; numbers follow the [PS] script and EMV CPS where the meaning is
+//! # Layout \[U: ours; numbers follow the \[PS\] script and EMV CPS where the meaning is
 //! shared, `spec/pboc.md` §3.1\]
 //!
 //! | DGI | content |

@@ -1,6 +1,7 @@
 //! Prints how long preparing one card's bank application takes (DGIs: derived keys, a
 //! per-card SM2 key and certificate, the RSA certificate and both SSADs), with the
-//! profile's ICC RSA key and with a per-card 1024-bit RSA key.
+//! profile's ICC RSA key and with a per-card 1024-bit RSA key, and how many STORE DATA
+//! commands write it.
 //!
 //! `cargo run --release -p sscard-issue --example bank-rate [CARDS]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -48,6 +49,7 @@ fn main() {
         };
         let start = Instant::now();
         let mut dgis = 0;
+        let mut apdus = 0;
         for i in 0..n {
             let pan = luhn(&format!("622800019{i:06}"));
             let card = bank
@@ -59,13 +61,17 @@ fn main() {
                 })
                 .unwrap();
             dgis += card.dgis.len();
+            apdus += sscard_issue::bank::store_data_commands(&card.dgis, bank.dek())
+                .unwrap()
+                .len();
         }
         let per = start.elapsed().as_secs_f64() / n as f64;
         println!(
-            "icc_rsa_key {policy}: {n} cards, {:.2} ms per card ({:.0} cards/s on one core), {} DGIs per card",
+            "icc_rsa_key {policy}: {n} cards, {:.2} ms per card ({:.0} cards/s on one core), {} DGIs in {} STORE DATA commands per card",
             per * 1000.0,
             1.0 / per,
-            dgis / n
+            dgis / n,
+            apdus / n
         );
     }
 }

@@ -9,7 +9,8 @@
 //!   [`blank_card`] is the same COS before issuance: it answers the emulated COS's
 //!   issuance commands (CREATE DF/EF, WRITE KEY, END PRE-ISSUANCE;
 //!   `apdu-specs/cos-emulated.md`) and, once issued, behaves like a card built from
-//!   the profile.
+//!   the profile. [`blank_card_with_bank`] adds a blank bank application
+//!   ([`pboc::PbocApp::blank`]) personalised by STORE DATA of DGIs.
 //! * [`pboc::PbocApp`]: the PBOC 3.0 bank application (PSE/PPSE, GPO, records and
 //!   logs, GENERATE AC with electronic cash, issuer scripts, SM2 DDA/CDA), personalised
 //!   from `apdu-specs/pboc/card.json` through `sscard_emv::perso`; its non-volatile
@@ -30,6 +31,8 @@
 //!
 //! # Testing
 //!
+//! `tests/bank_perso.rs` personalises a blank bank application by STORE DATA (every
+//! status word, persistence, and byte-for-byte the answers of a profile-built one);
 //! `tests/blank.rs` drives every issuance command and status word of a blank card,
 //! the END PRE-ISSUANCE lock and tearing during issuance. `tests/cos.rs` drives every command and status-word path; `tests/properties.rs`
 //! feeds arbitrary APDU sequences and asserts the card always answers (no panic, never

@@ -58,6 +58,7 @@ fn main() {
                     psn: 1,
                     expiry: "20361231",
                     effective: "20261122",
+                    id_number: None,
                 })
                 .unwrap();
             dgis += card.dgis.len();

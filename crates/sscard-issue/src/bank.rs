@@ -20,9 +20,10 @@
 //! For each holder ([`BankProfile::personalise`]):
 //!
 //! * the records get the holder's PAN (`5A`, and in the track-2 equivalent `57`), PAN
-//!   sequence number (`5F34`), expiry (`5F24`, and in `57`) and effective date (`5F25`)
-//!   where the template has those tags; the cardholder name `5F20` (format *ans*, not
-//!   GBK) stays the template's;
+//!   sequence number (`5F34`), expiry (`5F24`, and in `57`), effective date (`5F25`)
+//!   and ID number (`9F61`, with ID type `9F62` = `00`, the resident identity card
+//!   \[U: type code\]) where the template has those tags; the cardholder name `5F20`
+//!   (format *ans*, not GBK) stays the template's;
 //! * the card master keys (MK_AC, MK_SMI, MK_SMC) are derived from the issuer master
 //!   keys: 3DES with EMV Option A from PAN and PSN (`spec/pboc.md` §3.1 \[S\], the
 //!   published vector is tested), SM4 with the analogue `SM4_IMK(Y ‖ ~Y)` over the same
@@ -241,6 +242,8 @@ pub struct BankHolder<'a> {
     pub expiry: &'a str,
     /// Effective date `YYYYMMDD` (the issue date).
     pub effective: &'a str,
+    /// The holder's ID number (`9F61`, when the template carries the tag).
+    pub id_number: Option<&'a str>,
 }
 
 /// One card's bank application, ready to write.
@@ -507,6 +510,10 @@ impl BankProfile {
             (0x5F24, expiry.to_vec()),
             (0x5F25, effective.to_vec()),
         ];
+        if let Some(id) = holder.id_number {
+            values.push((0x9F61, id.as_bytes().to_vec()));
+            values.push((0x9F62, vec![0x00]));
+        }
         for r in &mut app.records {
             if let Ok(Some(t2)) = ber::find(&r.data, 0x57) {
                 let (outer, _) = ber::parse(&r.data)

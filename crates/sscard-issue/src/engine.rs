@@ -873,6 +873,7 @@ fn bank_card(
         psn: holder.psn(),
         expiry: date("expiry_date")?,
         effective: date("issue_date")?,
+        id_number: Some(holder.ssn()),
     })
     .map_err(fail("bank"))
 }

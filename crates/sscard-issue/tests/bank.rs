@@ -36,6 +36,7 @@ fn holder(pan: &str) -> BankHolder<'_> {
         psn: 1,
         expiry: "20361231",
         effective: "20261122",
+        id_number: None,
     }
 }
 
@@ -230,4 +231,32 @@ fn bad_pans_dates_and_cards_are_refused() {
         bank::lifecycle(&mut plain, &card.aid),
         Err(BankError::NoApplication { .. })
     ));
+}
+
+#[test]
+fn a_template_with_an_id_number_gets_the_holders() {
+    // card.json with 9F61/9F62 placeholders added to SFI 1 record 1.
+    let card = include_str!("../../../apdu-specs/pboc/card.json");
+    let old = "702D57116228000100001117D301222010000000005F200E544553542F50424F4320434152449F1F06303030303030";
+    assert!(card.contains(old));
+    let new = "704657116228000100001117D301222010000000005F200E544553542F50424F4320434152449F1F063030303030309F61123030303030303030303030303030303030309F620100";
+    let card = card.replace(old, new);
+    let pki = include_str!("../../../apdu-specs/pboc/test-pki.json");
+    let settings = include_str!("../../../apdu-specs/pboc/bank-issuer.json");
+    let p = BankProfile::from_texts(settings, &card, pki).unwrap();
+    let mut h = holder(PAN);
+    h.id_number = Some("11010119900101100X");
+    let issued = p.personalise(&h).unwrap();
+    let app = &issued.profile.applications[0];
+    assert_eq!(
+        app.record_tag(Family::Rsa3Des, 0x9F61),
+        Some(&b"11010119900101100X"[..])
+    );
+    assert_eq!(app.record_tag(Family::Rsa3Des, 0x9F62), Some(&[0x00][..]));
+    // The shipped template has no 9F61: nothing is added.
+    let plain = profile().personalise(&h).unwrap();
+    assert_eq!(
+        plain.profile.applications[0].record_tag(Family::Rsa3Des, 0x9F61),
+        None
+    );
 }

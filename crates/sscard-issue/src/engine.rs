@@ -805,6 +805,13 @@ where
         algorithm: config.algorithm,
     };
     let plan = IssuePlan::new(ctx);
+    if config.bank.is_some() {
+        // A card left by a killed run may still have its bank application current
+        // (no reset in between): select the MF so the COS's commands reach the SSCard.
+        let mut buf = [0u8; 64];
+        let mf = CommandBuilder::new(0x00, 0xA4, 0x00, 0x0C).data(&[0x3F, 0x00]);
+        check(ex, &mf, &mut buf, "select MF")?;
+    }
     let lifecycle = backend.lifecycle(ex).map_err(fail("lifecycle"))?;
     let resumed = attempt.resumed_from.is_some();
     match (lifecycle.state, attempt.reached) {

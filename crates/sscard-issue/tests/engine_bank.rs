@@ -56,8 +56,8 @@ impl Station for DualStation {
                     let r = ex.transport().runtime().transmit(&apdu);
                     assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
                 }
-                // Power cycle: the SSCard is current again, as for any card put in.
-                ex.transport().runtime().reset();
+                // No power cycle: the bank application stays current, as on a card
+                // left by a killed run; the engine selects the MF first.
             }
             self.current = Some(ex);
         }

@@ -94,6 +94,11 @@ pub struct IssueArgs {
     /// their state by ID number).
     #[arg(long)]
     accept_changed_batch: bool,
+    /// Also personalise the bank (PBOC) application from this bank personalisation
+    /// profile (e.g. apdu-specs/pboc/bank-issuer.json, TEST keys): every row then
+    /// needs a `pan` column value (and may give `psn`, default 01).
+    #[arg(long, value_name = "FILE")]
+    bank_profile: Option<PathBuf>,
 }
 
 /// A PC/SC card whose APDUs are counted (for the summary and `benches/issue.sh`).
@@ -316,6 +321,26 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         batch.holders.len(),
         batch.errors.len()
     );
+    let bank = match &args.bank_profile {
+        Some(path) => {
+            let bank = sscard_issue::bank::BankProfile::load(path)
+                .with_context(|| format!("bank profile {}", path.display()))?;
+            let missing: Vec<String> = batch
+                .holders
+                .iter()
+                .filter(|h| h.pan().is_none())
+                .map(|h| h.row().to_string())
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "--bank-profile needs a pan in every row; rows without: {}",
+                    missing.join(", ")
+                );
+            }
+            Some(bank)
+        }
+        None => None,
+    };
     let mut base: Image = match &args.template {
         Some(path) => conn::load_image(Some(path))?,
         None => Image::from_json(sscard_fs::SAMPLE_IMAGE_JSON).context("built-in sample image")?,
@@ -393,6 +418,7 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         stop: &stop,
         invalid_rows: batch.errors.len(),
         retry_failed: args.retry_failed,
+        bank: bank.as_ref(),
     };
     let progress = Progress {
         tty: std::io::stderr().is_terminal(),

@@ -184,13 +184,15 @@ struct EmulateArgs {
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
     /// Serve a BLANK card of the emulated COS instead (pre-issuance: an MF and the TEST
-    /// transport key only, 3DES unless --generation 3, the sample ATR; issuance commands in
-    /// apdu-specs/cos-emulated.md). With --state its files, keys and lifecycle persist.
+    /// transport key only, 3DES unless --generation 3, the sample ATR with a chip serial
+    /// of its own; issuance commands in apdu-specs/cos-emulated.md) with a blank bank
+    /// application (personalised by STORE DATA of DGIs). With --state its files, keys and
+    /// lifecycle persist, the bank application's in FILE.bank.
     #[arg(long, conflicts_with_all = ["image", "psam_env"])]
     blank: bool,
     /// With --blank: a card feeder, as on a printer-encoder. The EJECT command
     /// (80 EE 01 00, apdu-specs/cos-emulated.md) files the card as DIR/card-NNNN.json
-    /// and puts a fresh blank card in the reader (from the next command on).
+    /// (bank application: DIR/card-NNNN.json.bank) and puts a fresh blank card in the reader (from the next command on).
     #[arg(long, value_name = "DIR", requires = "blank")]
     feeder: Option<PathBuf>,
     /// With --blank: the card generation. 3: a 3rd-generation blank card (SM4 transport
@@ -462,30 +464,56 @@ fn pin_verify(card_args: &CardArgs, pin_args: &pin::PinArgs) -> Result<()> {
 }
 
 /// A blank card of the emulated COS with this algorithm (SM4: a 3rd-generation card),
-/// as from the card factory: with a chip serial of its own in its ATR.
-fn new_blank(algorithm: Algorithm) -> Result<sscard_emu::SsCard, sscard_emu::cos::BuildError> {
-    sscard_emu::SsCard::blank(
+/// as from the card factory: with a chip serial of its own in its ATR, and a blank bank
+/// application.
+fn new_blank(
+    algorithm: Algorithm,
+) -> Result<sscard_emu::DualCard, sscard_emu::pboc::PbocBuildError> {
+    sscard_emu::blank_dual_card(
         sscard_emu::cos::BlankOptions {
             algorithm,
             ..sscard_emu::cos::BlankOptions::new()?
         }
         .with_random_serial(),
+        Box::new(sscard_emu::cos::OsEntropy),
     )
 }
 
-/// The blank card of `sscard emulate --blank`, persistent when `state` is given.
-fn blank_card(state: Option<&std::path::Path>, algorithm: Algorithm) -> Result<sscard_emu::SsCard> {
+/// The blank card of `sscard emulate --blank` (a blank SSCard and a blank bank
+/// application), persistent when `state` is given: the SSCard's state in `state`, the
+/// bank application's in `state.bank`.
+fn blank_card(
+    state: Option<&std::path::Path>,
+    algorithm: Algorithm,
+) -> Result<sscard_emu::DualCard> {
     let card = new_blank(algorithm).context("blank card")?;
     let Some(state) = state else {
         return Ok(card);
     };
+    let (social, bank) = card.into_parts();
     let restore = sscard_emu::persist::FileJournal::load(state)
         .with_context(|| format!("card state {}", state.display()))?;
-    card.persistent(
-        Box::new(sscard_emu::persist::FileJournal::new(state)),
-        restore,
-    )
-    .with_context(|| format!("card state {} (not a blank card's state?)", state.display()))
+    let social = social
+        .persistent(
+            Box::new(sscard_emu::persist::FileJournal::new(state)),
+            restore,
+        )
+        .with_context(|| format!("card state {} (not a blank card's state?)", state.display()))?;
+    let bank_path = sscard_emu::feeder::bank_state_path(state);
+    let restore = sscard_emu::pboc::PbocFileJournal::load(&bank_path)
+        .with_context(|| format!("bank state {}", bank_path.display()))?;
+    let bank = bank
+        .persistent(
+            Box::new(sscard_emu::pboc::PbocFileJournal::new(&bank_path)),
+            restore,
+        )
+        .with_context(|| {
+            format!(
+                "bank state {} (not a blank card's bank state?)",
+                bank_path.display()
+            )
+        })?;
+    Ok(sscard_emu::DualCard::new(social, bank))
 }
 
 fn emulate(args: &EmulateArgs) -> Result<()> {

@@ -112,8 +112,18 @@ pub struct ReadArgs {
 pub struct IssuerArgs {
     /// A personalisation profile whose master keys the host simulator uses (default:
     /// the emulated card's TEST keys, apdu-specs/pboc/card.json).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "bank_profile")]
     issuer_profile: Option<PathBuf>,
+    /// A bank personalisation profile (`sscard issue --bank-profile`): the host derives
+    /// the card's keys from its issuer master keys and --pan.
+    #[arg(long, value_name = "FILE", requires = "pan")]
+    bank_profile: Option<PathBuf>,
+    /// The card's PAN, with --bank-profile.
+    #[arg(long, value_name = "DIGITS", requires = "bank_profile")]
+    pan: Option<String>,
+    /// The card's PAN sequence number, with --bank-profile.
+    #[arg(long, default_value_t = 1)]
+    psn: u8,
 }
 
 /// `sscard pboc pay`.
@@ -354,6 +364,25 @@ fn transaction(t: &TerminalArgs, amount: u64) -> Result<TransactionData> {
 }
 
 fn issuer_host(args: &IssuerArgs) -> Result<HostSimulator> {
+    if let (Some(path), Some(pan)) = (&args.bank_profile, &args.pan) {
+        let bank = sscard_issue::bank::BankProfile::load(path)
+            .with_context(|| format!("bank profile {}", path.display()))?;
+        let keys = |family| -> Result<sscard_pboc::host::CardKeys> {
+            let k = bank.card_keys(family, pan, args.psn)?;
+            let key = |b: &[u8; 16]| {
+                sscard_emv::cryptogram::master_key(family, b)
+                    .map_err(|e| anyhow::anyhow!("issuer keys: {e}"))
+            };
+            Ok(sscard_pboc::host::CardKeys {
+                mk_ac: key(&k.mk_ac)?,
+                mk_smi: key(&k.mk_smi)?,
+            })
+        };
+        return Ok(HostSimulator::new(
+            Some(keys(sscard_emv::cryptogram::Family::Rsa3Des)?),
+            Some(keys(sscard_emv::cryptogram::Family::Sm2Sm4)?),
+        ));
+    }
     let text = match &args.issuer_profile {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("issuer profile {}", path.display()))?,
@@ -549,10 +578,12 @@ fn read_card<T: Transport, R: Trace>(
 
 /// The bank application's certificates on an open card, for `sscard verify`: `None`
 /// when the card has no PBOC application; else whether SDA passed and the ICC public
-/// key was recovered (UnionPay CAPKs, and the emulator's TEST CAPKs with `test_capks`).
+/// key was recovered (UnionPay CAPKs, and the emulator's TEST CAPKs with `test_capks`),
+/// and, with `expected_pan`, whether the card's PAN (`5A`) is that one.
 pub fn certificates_check<T: Transport, R: Trace>(
     ex: &mut Exchange<T, R>,
     test_capks: bool,
+    expected_pan: Option<&str>,
 ) -> Result<Option<(bool, String)>> {
     let t = TerminalArgs::headless(test_capks);
     let cfg = terminal_config(&t, false);
@@ -576,7 +607,25 @@ pub fn certificates_check<T: Transport, R: Trace>(
     };
     let sda = oda.sda(&input);
     let icc = oda.cda_prepare(&input);
-    let ok = matches!(sda, OdaVerdict::Passed(_)) && matches!(icc, OdaVerdict::Passed(_));
+    let oda_ok = matches!(sda, OdaVerdict::Passed(_)) && matches!(icc, OdaVerdict::Passed(_));
+    let pan = read
+        .card
+        .get(Tag(0x5A))
+        .map(hex::to_string)
+        .unwrap_or_default();
+    let pan = pan.trim_end_matches('F').to_owned();
+    if let Some(want) = expected_pan {
+        if pan != want {
+            return Ok(Some((
+                false,
+                format!(
+                    "{}: PAN {pan}, the record says {want}",
+                    hex::to_string(&read.aid)
+                ),
+            )));
+        }
+    }
+    let ok = oda_ok;
     let ca = read
         .card
         .get(Tag::CA_INDEX)
@@ -584,7 +633,7 @@ pub fn certificates_check<T: Transport, R: Trace>(
         .unwrap_or_default();
     let detail = if ok {
         format!(
-            "{} on CA {ca}: SDA and the ICC public key verify",
+            "{} PAN {pan} on CA {ca}: SDA and the ICC public key verify",
             hex::to_string(&read.aid)
         )
     } else {
@@ -692,6 +741,9 @@ impl LoadTestPayment {
             store: capks(&t)?,
             host: issuer_host(&IssuerArgs {
                 issuer_profile: None,
+                bank_profile: None,
+                pan: None,
+                psn: 1,
             })?,
             pin,
         })

@@ -25,12 +25,53 @@ pub struct VerifyArgs {
     /// Also trust the emulator's TEST CA keys for the bank application's certificates.
     #[arg(long)]
     test_capks: bool,
-    /// The card must carry a bank application (else its absence is only noted).
+    /// The card must carry a personalised bank application (else its absence, or a
+    /// blank one, is only noted).
     #[arg(long)]
     bank: bool,
+    /// The bank application's PAN must be this one (the `bank.pan` of the result file
+    /// of `sscard issue --bank-profile`).
+    #[arg(long, value_name = "DIGITS")]
+    bank_pan: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// What the card's bank application is.
+enum Bank {
+    /// No bank application.
+    None,
+    /// A blank application of the emulated COS (`80 CA 00 C0` lifecycle `01`).
+    Blank,
+    /// Cut off during personalisation (lifecycle `02`), with the DGIs stored.
+    Half(u8),
+    /// Personalised: the certificate check's verdict.
+    Checked(bool, String),
+}
+
+/// The bank application's state, then (when personalised) its certificates. Cards whose
+/// COS has no bank lifecycle query go straight to the certificate check.
+fn bank_check<T: sscard_apdu::Transport, R: sscard_apdu::trace::Trace>(
+    ex: &mut sscard_apdu::Exchange<T, R>,
+    args: &VerifyArgs,
+) -> Result<Bank> {
+    use sscard_issue::bank;
+    let aid = sscard_emu::pboc::DEFAULT_BLANK_AID;
+    match bank::lifecycle(ex, &aid) {
+        Ok((bank::LIFECYCLE_BLANK, _)) => return Ok(Bank::Blank),
+        Ok((bank::LIFECYCLE_PERSONALISED, _)) | Err(_) => {}
+        Ok((_, stored)) => return Ok(Bank::Half(stored)),
+    }
+    let checked = crate::pboc::certificates_check(
+        ex,
+        args.test_capks || args.card.emulated,
+        args.bank_pan.as_deref(),
+    )?;
+    Ok(match checked {
+        Some((ok, detail)) => Bank::Checked(ok, detail),
+        None => Bank::None,
+    })
 }
 
 /// Runs the checks and prints a verdict per check.
@@ -49,22 +90,33 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         &record,
         module.as_mut(),
     );
-    let bank = crate::pboc::certificates_check(&mut card.ex, args.test_capks || args.card.emulated);
+    let bank = bank_check(&mut card.ex, args);
     card.close();
     if let Some(m) = module {
         m.close();
     }
     let mut report = report.context("verification")?;
+    let must = args.bank || args.bank_pan.is_some();
     match bank {
-        Ok(Some((ok, detail))) => report.checks.push(sscard_issue::verify::Check {
+        Ok(Bank::Checked(ok, detail)) => report.checks.push(sscard_issue::verify::Check {
             name: "bank certificates".into(),
             ok,
             detail,
         }),
-        Ok(None) => report.checks.push(sscard_issue::verify::Check {
+        Ok(Bank::None) => report.checks.push(sscard_issue::verify::Check {
             name: "bank application".into(),
-            ok: !args.bank,
+            ok: !must,
             detail: "none on this card".into(),
+        }),
+        Ok(Bank::Blank) => report.checks.push(sscard_issue::verify::Check {
+            name: "bank application".into(),
+            ok: !must,
+            detail: "blank (not personalised) on this card".into(),
+        }),
+        Ok(Bank::Half(stored)) => report.checks.push(sscard_issue::verify::Check {
+            name: "bank application".into(),
+            ok: false,
+            detail: format!("half personalised ({stored} DGIs stored): re-issue the holder"),
         }),
         Err(e) => report.checks.push(sscard_issue::verify::Check {
             name: "bank certificates".into(),

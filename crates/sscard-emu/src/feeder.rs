@@ -11,6 +11,10 @@
 //! after the issued card's file is written, so a restarted emulator serves the card
 //! that is in the reader. Numbering continues after the highest `card-NNNN.json`
 //! already in the directory.
+//!
+//! The feeder holds any [`FeederCard`]: a blank [`SsCard`], or a blank [`DualCard`]
+//! (`sscard emulate --blank`) whose bank application's state is filed beside the
+//! SSCard's as `card-NNNN.json.bank` ([`bank_state_path`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,7 +23,64 @@ use sscard_apdu::applet::{Card, Interface, Reply};
 use sscard_apdu::{CommandView, Status};
 
 use crate::cos::{BuildError, SsCard};
+use crate::pboc::{DualCard, PbocBuildError, PbocFileJournal, PbocState};
 use crate::persist::{write_atomically, CardState, FileJournal};
+
+/// Where a bank application's state lives beside an SSCard state file (`FILE.bank`).
+pub fn bank_state_path(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".bank");
+    PathBuf::from(name)
+}
+
+/// A card a [`Feeder`] can file and make persistent.
+pub trait FeederCard: Card + Send + Sized {
+    /// Writes the card's state to `path` (and its companions, e.g. `path.bank`).
+    fn file_to(&self, path: &Path) -> io::Result<()>;
+    /// The card keeping its state in `state` from now on; its current state is written
+    /// there first.
+    fn persist_in(self, state: &Path) -> Result<Self, FeederError>;
+}
+
+impl FeederCard for SsCard {
+    fn file_to(&self, path: &Path) -> io::Result<()> {
+        write_atomically(path, &state_json(&self.state())?, None)
+    }
+
+    fn persist_in(self, state: &Path) -> Result<Self, FeederError> {
+        self.file_to(state).map_err(|source| FeederError::Io {
+            path: state.to_path_buf(),
+            source,
+        })?;
+        Ok(self.persistent(Box::new(FileJournal::new(state)), None)?)
+    }
+}
+
+fn bank_json(state: &PbocState) -> io::Result<Vec<u8>> {
+    serde_json::to_vec_pretty(state).map_err(io::Error::other)
+}
+
+impl FeederCard for DualCard {
+    fn file_to(&self, path: &Path) -> io::Result<()> {
+        write_atomically(path, &state_json(&self.social().state())?, None)?;
+        write_atomically(
+            &bank_state_path(path),
+            &bank_json(self.bank().state())?,
+            None,
+        )
+    }
+
+    fn persist_in(self, state: &Path) -> Result<Self, FeederError> {
+        self.file_to(state).map_err(|source| FeederError::Io {
+            path: state.to_path_buf(),
+            source,
+        })?;
+        let (social, bank) = self.into_parts();
+        let social = social.persistent(Box::new(FileJournal::new(state)), None)?;
+        let bank = bank.persistent(Box::new(PbocFileJournal::new(bank_state_path(state))), None)?;
+        Ok(DualCard::new(social, bank))
+    }
+}
 
 /// CLA of EJECT.
 pub const EJECT_CLA: u8 = 0x80;
@@ -46,21 +107,24 @@ pub enum FeederError {
     /// The blank card could not be built.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The blank card's bank application could not be built.
+    #[error(transparent)]
+    Bank(#[from] PbocBuildError),
 }
 
 /// Builds the blank cards the feeder hands out.
-pub type BlankMaker = Box<dyn FnMut() -> Result<SsCard, BuildError> + Send>;
+pub type BlankMaker<C = SsCard, E = BuildError> = Box<dyn FnMut() -> Result<C, E> + Send>;
 
 /// The card in the reader and the stack of cards behind it.
-pub struct Feeder {
-    card: SsCard,
+pub struct Feeder<C: FeederCard = SsCard, E: Into<FeederError> = BuildError> {
+    card: C,
     dir: PathBuf,
     state: Option<PathBuf>,
     issued: u32,
-    make: BlankMaker,
+    make: BlankMaker<C, E>,
 }
 
-impl core::fmt::Debug for Feeder {
+impl<C: FeederCard, E: Into<FeederError>> core::fmt::Debug for Feeder<C, E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Feeder")
             .field("dir", &self.dir)
@@ -86,15 +150,15 @@ fn last_number(dir: &Path) -> io::Result<u32> {
     Ok(last)
 }
 
-impl Feeder {
+impl<C: FeederCard, E: Into<FeederError>> Feeder<C, E> {
     /// A feeder filing issued cards in `dir` (created if missing), starting with
     /// `card` in the reader; `make` builds the next blank cards. With `state`, each
     /// new blank card keeps its state in that file (see the module docs).
     pub fn new(
-        card: SsCard,
+        card: C,
         dir: impl Into<PathBuf>,
         state: Option<PathBuf>,
-        make: BlankMaker,
+        make: BlankMaker<C, E>,
     ) -> Result<Self, FeederError> {
         let dir = dir.into();
         let io_err = |source| FeederError::Io {
@@ -118,7 +182,7 @@ impl Feeder {
     }
 
     /// The card in the reader.
-    pub fn card(&self) -> &SsCard {
+    pub fn card(&self) -> &C {
         &self.card
     }
 
@@ -135,14 +199,11 @@ impl Feeder {
             let path = path.to_path_buf();
             move |source| FeederError::Io { path, source }
         };
-        let json = state_json(&self.card.state()).map_err(io_err(&path))?;
-        let mut next = (self.make)()?;
-        write_atomically(&path, &json, None).map_err(io_err(&path))?;
+        let mut next = (self.make)().map_err(Into::into)?;
+        self.card.file_to(&path).map_err(io_err(&path))?;
         self.issued = number;
         if let Some(state) = &self.state {
-            let blank = state_json(&next.state()).map_err(io_err(state))?;
-            write_atomically(state, &blank, None).map_err(io_err(state))?;
-            next = next.persistent(Box::new(FileJournal::new(state)), None)?;
+            next = next.persist_in(state)?;
         }
         self.card = next;
         Ok(path)
@@ -155,7 +216,7 @@ fn state_json(state: &CardState) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-impl Card for Feeder {
+impl<C: FeederCard, E: Into<FeederError>> Card for Feeder<C, E> {
     fn atr(&self) -> &[u8] {
         self.card.atr()
     }

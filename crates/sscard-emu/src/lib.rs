@@ -9,7 +9,8 @@
 //!   [`blank_card`] is the same COS before issuance: it answers the emulated COS's
 //!   issuance commands (CREATE DF/EF, WRITE KEY, END PRE-ISSUANCE;
 //!   `apdu-specs/cos-emulated.md`) and, once issued, behaves like a card built from
-//!   the profile.
+//!   the profile. [`blank_card_with_bank`] adds a blank bank application
+//!   ([`pboc::PbocApp::blank`]) personalised by STORE DATA of DGIs.
 //! * [`pboc::PbocApp`]: the PBOC 3.0 bank application (PSE/PPSE, GPO, records and
 //!   logs, GENERATE AC with electronic cash, issuer scripts, SM2 DDA/CDA), personalised
 //!   from `apdu-specs/pboc/card.json` through `sscard_emv::perso`; its non-volatile
@@ -30,6 +31,8 @@
 //!
 //! # Testing
 //!
+//! `tests/bank_perso.rs` personalises a blank bank application by STORE DATA (every
+//! status word, persistence, and byte-for-byte the answers of a profile-built one);
 //! `tests/blank.rs` drives every issuance command and status word of a blank card,
 //! the END PRE-ISSUANCE lock and tearing during issuance. `tests/cos.rs` drives every command and status-word path; `tests/properties.rs`
 //! feeds arbitrary APDU sequences and asserts the card always answers (no panic, never
@@ -76,6 +79,32 @@ pub fn blank_card() -> Result<SsCard, cos::BuildError> {
 /// diversification. What `sscard emulate --blank` and its card feeder hand out.
 pub fn factory_blank_card() -> Result<SsCard, cos::BuildError> {
     SsCard::blank(cos::BlankOptions::new()?.with_random_serial())
+}
+
+/// A blank card with a blank bank application next to the blank SSCard: the SSCard is
+/// issued with the COS issuance commands, the bank application
+/// ([`pboc::DEFAULT_BLANK_AID`]) with STORE DATA of DGIs enciphered under
+/// [`sscard_emv::dgi::TEST_DEK`] (`apdu-specs/cos-emulated.md`, "Bank application").
+pub fn blank_card_with_bank() -> Result<DualCard, pboc::PbocBuildError> {
+    blank_card_with_bank_entropy(Box::new(cos::OsEntropy))
+}
+
+/// [`blank_card_with_bank`] with injected randomness for the bank application.
+pub fn blank_card_with_bank_entropy(
+    entropy: Box<dyn cos::Entropy>,
+) -> Result<DualCard, pboc::PbocBuildError> {
+    blank_dual_card(cos::BlankOptions::new()?, entropy)
+}
+
+/// A blank card built with `options` (algorithm, ATR, transport key…) and a blank
+/// bank application next to it, as [`blank_card_with_bank`]; `entropy` is the bank
+/// application's randomness.
+pub fn blank_dual_card(
+    options: cos::BlankOptions,
+    entropy: Box<dyn cos::Entropy>,
+) -> Result<DualCard, pboc::PbocBuildError> {
+    let bank = PbocApp::blank(&pboc::DEFAULT_BLANK_AID, sscard_emv::dgi::TEST_DEK, entropy)?;
+    Ok(DualCard::new(SsCard::blank(options)?, bank))
 }
 
 /// The built-in sample card with the PBOC bank application

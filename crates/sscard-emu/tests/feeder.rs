@@ -50,6 +50,43 @@ fn with_a_state_file_the_new_blank_card_replaces_the_issued_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_blank_card_with_a_bank_application_is_filed_with_its_bank_state() {
+    use sscard_emu::pboc::{PbocFileJournal, LIFECYCLE_BLANK, LIFECYCLE_PERSONALISING};
+    let dir = tempfile_dir("bank");
+    let state = dir.join("reader.json");
+    let card = sscard_emu::blank_card_with_bank().unwrap();
+    let feeder = Feeder::new(
+        card,
+        dir.join("cards"),
+        Some(state.clone()),
+        Box::new(sscard_emu::blank_card_with_bank),
+    )
+    .unwrap();
+    let mut rt = Runtime::new(feeder).with_paging(sscard_emu::PagingMode::Direct);
+    // Start personalising the bank application: one DGI (the IAD template).
+    assert_eq!(
+        rt.transmit(&hex("00A4040008A00000033301010100"))[..2],
+        [0x6F, 0x0A]
+    );
+    assert_eq!(rt.transmit(&hex("80E200000692000301010A")), [0x90, 0x00]);
+    assert_eq!(rt.transmit(&EJECT), [0x90, 0x00]);
+    let filed = PbocFileJournal::load(&dir.join("cards/card-0001.json.bank"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(filed.perso.unwrap().lifecycle(), LIFECYCLE_PERSONALISING);
+    // The reader's state files now hold the fresh blank card.
+    let fresh = PbocFileJournal::load(&dir.join("reader.json.bank"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh.perso.unwrap().lifecycle(), LIFECYCLE_BLANK);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    sscard_apdu::hex::to_vec(text).unwrap()
+}
+
 fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("sscard-feeder-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -8,6 +8,7 @@
 //!   for the 3DES (CVN 01) and SM4 families, chosen by the terminal's `DF69`.
 //! * [`oda`]: offline data authentication, RSA (EMV recovery) and SM2 (PBOC part 17):
 //!   certificate chains, SDA, DDA, CDA, verify and build/sign, and a TEST PKI generator.
+//! * [`dgi`]: the bank application as personalisation DGIs (STORE DATA), both ways.
 //! * [`capk`]: the CA public key store (UnionPay keys as data in `apdu-specs/pboc/capk.json`).
 //!
 //! Facts come from `spec/pboc.md`; every \[U\] (unconfirmed) construction is named as
@@ -34,6 +35,7 @@ extern crate alloc;
 
 pub mod capk;
 pub mod cryptogram;
+pub mod dgi;
 pub mod dol;
 pub mod oda;
 pub mod perso;

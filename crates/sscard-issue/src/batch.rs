@@ -35,6 +35,8 @@
 //! | `region_code` | — | no | 6-digit region code of the issuing region; must be the card identification code's prefix (checked against the card in [`Holder::to_image`]) |
 //! | `card_id` | EF05 `card_id` (01) | no | as the profile says (16 bytes hex), starting with `region_code` if both are given; absent: the batch engine gives each card its own from its chip ([`chip_card_id`], [`Holder::to_card_image`]) |
 //! | `card_type`, `spec_version`, `init_org` | EF05 02, 03, 04 | no | as the profile says |
+//! | `pan` | bank application `5A` | no (yes with a bank profile) | 16–19 digits, Luhn check digit |
+//! | `psn` | bank application `5F34` | no | two digits; `01` when absent |
 //!
 //! Every item value is also encoded with the profile's item ([`sscard_fs::Item::encode`]),
 //! so lengths and encodings are the profile's, not repeated here. A column missing from
@@ -72,6 +74,10 @@ pub enum Target {
     },
     /// The issuing region's 6-digit code (checked against the card identification code).
     RegionCode,
+    /// The bank application's PAN (`5A`): 16–19 digits with a Luhn check digit.
+    Pan,
+    /// The PAN sequence number (`5F34`): two digits; `01` when absent.
+    Psn,
 }
 
 impl Target {
@@ -133,6 +139,8 @@ impl ColumnMap {
             .map(|(name, file, key)| ((*name).to_owned(), Target::item(file, key)))
             .collect();
         columns.push(("region_code".to_owned(), Target::RegionCode));
+        columns.push(("pan".to_owned(), Target::Pan));
+        columns.push(("psn".to_owned(), Target::Psn));
         Self { columns }
     }
 
@@ -359,6 +367,18 @@ pub enum RowProblem {
         /// The value.
         value: String,
     },
+    /// A PAN that is not 16–19 digits with a valid Luhn check digit.
+    #[error("PAN {value} is not 16-19 digits with a valid check digit")]
+    BadPan {
+        /// The value.
+        value: String,
+    },
+    /// A PAN sequence number that is not two digits.
+    #[error("PAN sequence number {value} is not two digits")]
+    BadPsn {
+        /// The value.
+        value: String,
+    },
     /// The card number does not have the profile's form.
     #[error("card number {value} is not {length} upper-case letters or digits")]
     BadCardNumber {
@@ -525,6 +545,8 @@ pub struct Holder {
     ssn: String,
     card_number: String,
     region_code: Option<String>,
+    pan: Option<String>,
+    psn: u8,
     items: Vec<(Arc<str>, Arc<str>, String)>,
 }
 
@@ -547,6 +569,16 @@ impl Holder {
     /// The issuing region, when the batch names one.
     pub fn region_code(&self) -> Option<&str> {
         self.region_code.as_deref()
+    }
+
+    /// The bank application's PAN, when the batch gives one.
+    pub fn pan(&self) -> Option<&str> {
+        self.pan.as_deref()
+    }
+
+    /// The PAN sequence number (`01` unless the batch says otherwise).
+    pub fn psn(&self) -> u8 {
+        self.psn
     }
 
     /// The value for item `key` of `file`, after defaults (birth date and birthplace
@@ -887,9 +919,25 @@ impl<'a> Preparer<'a> {
         let mut problems = Vec::new();
         let mut items: Vec<(Arc<str>, Arc<str>, String)> = Vec::with_capacity(16);
         let mut region_code = None;
+        let mut pan = None;
+        let mut psn = 1u8;
         for (target, value) in values {
             let Some(value) = value else { continue };
             match target {
+                Target::Pan => {
+                    if !is_pan(&value) {
+                        problems.push(RowProblem::BadPan {
+                            value: value.clone(),
+                        });
+                    }
+                    pan = Some(value);
+                }
+                Target::Psn => match (value.len(), value.parse::<u8>()) {
+                    (2, Ok(n)) if value.bytes().all(|b| b.is_ascii_digit()) => psn = n,
+                    _ => problems.push(RowProblem::BadPsn {
+                        value: value.clone(),
+                    }),
+                },
                 Target::RegionCode => {
                     if !is_region(&value) {
                         problems.push(RowProblem::BadRegion {
@@ -1029,6 +1077,8 @@ impl<'a> Preparer<'a> {
                 ssn,
                 card_number,
                 region_code,
+                pan,
+                psn,
                 items,
             });
         } else {
@@ -1195,6 +1245,27 @@ fn is_nation(value: &str) -> bool {
     }
     let n = b.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
     (1..=56).contains(&n) || n == 97 || n == 98
+}
+
+/// Whether `value` is a PAN: 16–19 ASCII digits whose last is the Luhn check digit.
+pub fn is_pan(value: &str) -> bool {
+    if !(16..=19).contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = value
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            match (i % 2 == 1, d * 2) {
+                (true, d2) if d2 > 9 => d2 - 9,
+                (true, d2) => d2,
+                (false, _) => d,
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
 }
 
 /// A real Gregorian date `YYYYMMDD` from 1850 to 2999.

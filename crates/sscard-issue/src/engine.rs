@@ -17,8 +17,9 @@
 //!    identification code;
 //! 4. personalise: external authentication with the update key (`04`) through the
 //!    security module, then UPDATE RECORD of every EF05 and EF06 record of
-//!    [`Holder::to_image`] (the initial PIN is loaded by pre-personalisation); record
-//!    `personalised`;
+//!    [`Holder::to_card_image`] (the initial PIN is loaded by pre-personalisation); with
+//!    [`Config::bank`], then the bank application by STORE DATA
+//!    ([`crate::bank::write`]); record `personalised`;
 //! 5. read the card back ([`sscard_ssse::read_image`]; a 3rd-generation card, see
 //!    [`third_generation`], after internal and RKSSSE external authentication through
 //!    the security module, [`sscard_ssse::read_image_secured`]) and compare it item by
@@ -59,6 +60,12 @@
 //! the error in [`ReaderSummary::error`], the holder half-done and the card in the
 //! reader, so that a run with the module back resumes it — instead of failing and
 //! ejecting every remaining card of the batch in quick succession.
+//!
+//! The bank application (with [`Config::bank`]) is written in the `personalised` step:
+//! on resume a blank bank application is written, a personalised one (the crash came
+//! after its last STORE DATA) is kept, and a half-personalised one cannot be resumed
+//! (there is no ERASE for it): the holder is recorded `failed` and the card ejected,
+//! so `--retry-failed` re-issues the holder on a new card.
 //!
 //! Half-done holders last seen on a reader that is not part of this run are left alone
 //! and listed in [`Summary::half_done_left`].
@@ -175,6 +182,8 @@ pub struct Config<'a, B> {
     /// Also issue the holders whose last attempt failed (on a new card), after the
     /// half-done ones and before the holders not started.
     pub retry_failed: bool,
+    /// Also personalise the bank application from this profile (rows need `pan`).
+    pub bank: Option<&'a crate::bank::BankProfile>,
 }
 
 impl<B> core::fmt::Debug for Config<'_, B> {
@@ -275,6 +284,17 @@ struct ResultFile<'a> {
     /// --record` takes it).
     #[serde(skip_serializing_if = "Option::is_none")]
     record: Option<&'a Image>,
+    /// The bank application written (PAN, PSN, AID), when the batch issues one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bank: Option<BankRecord>,
+}
+
+/// What the result file says about the bank application.
+#[derive(Clone, Debug, Serialize)]
+struct BankRecord {
+    pan: String,
+    psn: u8,
+    aid: String,
 }
 
 fn now_ms() -> u64 {
@@ -359,6 +379,8 @@ struct Attempt<'a> {
     steps: Vec<StepRecord>,
     /// The card image being written (once computed).
     record: Option<Image>,
+    /// The bank application's AID (hex), when the batch issues one.
+    bank_aid: Option<String>,
 }
 
 impl Attempt<'_> {
@@ -440,6 +462,11 @@ impl Attempt<'_> {
             result,
             reason,
             record: self.record.as_ref(),
+            bank: self.bank_aid.as_ref().map(|aid| BankRecord {
+                pan: self.holder.pan().unwrap_or_default().to_owned(),
+                psn: self.holder.psn(),
+                aid: aid.clone(),
+            }),
         };
         let path = dir.join(format!("{}.json", self.holder.ssn()));
         let tmp = dir.join(format!(".{}.json.tmp", self.holder.ssn()));
@@ -579,6 +606,7 @@ fn recover_results<B>(config: &Config<'_, B>) -> Result<(), EngineError> {
                 ts_ms: progress.ts_ms,
             }],
             record: record_of(holder, config, &progress.card),
+            bank_aid: config.bank.map(|b| hex::to_string(b.aid())),
         };
         attempt.write_file(dir, result, reason)?;
     }
@@ -668,6 +696,7 @@ where
                 ts_ms: now_ms(),
             }],
             record: None,
+            bank_aid: shared.config.bank.map(|b| hex::to_string(b.aid())),
         };
         attempt.notify(shared, Step::Started);
         if shared.stopping() {
@@ -790,6 +819,13 @@ where
     };
     let atr = card.atr;
     let ex = card.ex;
+    if config.bank.is_some() {
+        // A card left by a killed run may still have its bank application current
+        // (no reset in between): select the MF so the COS's commands reach the SSCard.
+        let mut buf = [0u8; 64];
+        let mf = CommandBuilder::new(0x00, 0xA4, 0x00, 0x0C).data(&[0x3F, 0x00]);
+        check(ex, &mf, &mut buf, "select MF")?;
+    }
     let lifecycle = backend.lifecycle(ex).map_err(fail("lifecycle"))?;
     let resumed = attempt.resumed_from.is_some();
     // The holder's card: the one in the reader, or — for a resumed holder whose card the
@@ -818,6 +854,10 @@ where
         .to_card_image(config.base, profile, &holder_atr)
         .map_err(fail("image"))?;
     attempt.record = Some(target.clone());
+    let bank_card = match config.bank {
+        Some(bank) => Some(bank_card(bank, attempt.holder)?),
+        None => None,
+    };
     let card_id = target
         .files
         .get("SSSE/EF05")
@@ -865,12 +905,60 @@ where
     attempt.record(shared, Step::Preissued)?;
     if attempt.reached < 2 {
         personalise(ex, profile, module, &ctx, &target)?;
+        if let (Some(bank), Some(card)) = (config.bank, &bank_card) {
+            write_bank(ex, bank, card, resumed)?;
+        }
         attempt.record(shared, Step::Personalised)?;
+    }
+    if let (Some(_), Some(card)) = (config.bank, &bank_card) {
+        let (state, _) = crate::bank::lifecycle(ex, &card.aid).map_err(fail("bank read back"))?;
+        if state != crate::bank::LIFECYCLE_PERSONALISED {
+            return Err(Abort::Failed(format!(
+                "bank read back: lifecycle {state:02X}, not personalised"
+            )));
+        }
     }
     verify(ex, profile, module, &atr, &target)?;
     attempt.record(shared, Step::Verified)?;
     station.eject().map_err(fail("eject"))?;
     attempt.record(shared, Step::Done)
+}
+
+/// The holder's bank application (PAN and PSN from the row, dates from EF05).
+fn bank_card(
+    bank: &crate::bank::BankProfile,
+    holder: &Holder,
+) -> Result<crate::bank::BankCard, Abort> {
+    let pan = holder
+        .pan()
+        .ok_or_else(|| Abort::Failed("bank: the row has no pan".into()))?;
+    let date = |key: &str| {
+        holder
+            .value("SSSE/EF05", key)
+            .ok_or_else(|| Abort::Failed(format!("bank: the row has no {key}")))
+    };
+    bank.personalise(&crate::bank::BankHolder {
+        pan,
+        psn: holder.psn(),
+        expiry: date("expiry_date")?,
+        effective: date("issue_date")?,
+        id_number: Some(holder.ssn()),
+    })
+    .map_err(fail("bank"))
+}
+
+/// Writes the bank application (see the module docs for resumed cards).
+fn write_bank<T: Transport, R: Trace>(
+    ex: &mut Exchange<T, R>,
+    bank: &crate::bank::BankProfile,
+    card: &crate::bank::BankCard,
+    resumed: bool,
+) -> Result<(), Abort> {
+    match crate::bank::write(ex, card, bank.dek()) {
+        Ok(_) => Ok(()),
+        Err(crate::bank::BankError::AlreadyPersonalised) if resumed => Ok(()),
+        Err(e) => Err(Abort::Failed(format!("bank: {e}"))),
+    }
 }
 
 /// Selects the SSSE, authenticates with the update key and writes every EF05 and EF06

@@ -4,6 +4,8 @@
 //!
 //! * [`cos`]: the COS backend (create the file tree, load keys, end pre-issuance) as a
 //!   trait, with the emulated COS's backend; vendor backends plug in beside it.
+//! * [`bank`]: the bank (PBOC) application: per-holder DGIs from a bank personalisation
+//!   profile (derived card keys, per-card SM2 key and certificates) and STORE DATA.
 //! * [`batch`]: holder batch files (CSV and JSON) and their validation.
 //! * [`journal`]: the append-only, fsync'd issuance journal that makes a batch
 //!   resumable after any interruption without issuing a holder twice.
@@ -17,6 +19,7 @@
 //!
 //! Terminal side: never imports the card side (`sscard-emu` is a test dependency only).
 
+pub mod bank;
 pub mod batch;
 pub mod cos;
 pub mod engine;

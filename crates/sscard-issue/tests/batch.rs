@@ -854,3 +854,33 @@ proptest! {
         let _ = Batch::parse_json(json.as_bytes(), &p, &Options::default()).unwrap();
     }
 }
+
+#[test]
+fn pan_and_psn_columns_are_validated() {
+    let good = id("33010219900307123");
+    let other = id("11010519491231002");
+    let text = format!(
+        "{HEADER},pan,psn\n{good},李测试,1,01,A12345678,20240315,20340315,6228000112345676,02\n\
+         {other},王测试,2,01,B12345678,20240315,20340315,6228000112345677,\n\
+         {good},张测试,1,01,C12345678,20240315,20340315,,1\n"
+    );
+    let batch = parse(&text);
+    assert_eq!(batch.holders.len(), 1, "{:?}", batch.errors);
+    assert_eq!(batch.holders[0].pan(), Some("6228000112345676"));
+    assert_eq!(batch.holders[0].psn(), 2);
+    let p = problems(&batch);
+    assert!(p.contains(&(
+        2,
+        RowProblem::BadPan {
+            value: "6228000112345677".into()
+        }
+    )));
+    assert!(p.contains(&(3, RowProblem::BadPsn { value: "1".into() })));
+    // Luhn, length and digits.
+    assert!(sscard_issue::batch::is_pan("6228000122223335"));
+    assert!(sscard_issue::batch::is_pan("4111111111111111"));
+    assert!(!sscard_issue::batch::is_pan("4111111111111112"));
+    assert!(!sscard_issue::batch::is_pan("411111111111111"));
+    assert!(!sscard_issue::batch::is_pan("41111111111111111111"));
+    assert!(!sscard_issue::batch::is_pan("411111111111111A"));
+}

@@ -296,6 +296,7 @@ fn two_readers_issue_twenty_holders_once_each() {
         stop: &stop,
         invalid_rows: 0,
         retry_failed: false,
+        bank: None,
     };
     let observer = StopAfter {
         n: 0,
@@ -477,6 +478,7 @@ fn kill_and_resume(seed: u64) -> Seen {
             stop: &stop,
             invalid_rows: 0,
             retry_failed: false,
+            bank: None,
         };
         let observer = StopAfter {
             n: if last || by_apdu || at_eject {
@@ -580,6 +582,7 @@ fn a_reader_without_cards_stops_without_failing_holders() {
         stop: &stop,
         invalid_rows: 2,
         retry_failed: false,
+        bank: None,
     };
     let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
     assert_eq!(summary.issued, 6);
@@ -631,6 +634,7 @@ fn a_card_that_is_not_blank_fails_its_holder_is_ejected_and_the_holder_is_retrie
             stop: &stop,
             invalid_rows: 0,
             retry_failed,
+            bank: None,
         };
         let stations = vec![TestStation::new("r1", slot.clone(), crash.clone())];
         let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
@@ -704,6 +708,7 @@ fn a_write_garbled_on_the_way_is_caught_by_the_read_back() {
         stop: &stop,
         invalid_rows: 0,
         retry_failed: false,
+        bank: None,
     };
     let stations = vec![TestStation::new("r1", slot.clone(), crash.clone())];
     let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();

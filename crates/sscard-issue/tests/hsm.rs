@@ -243,6 +243,7 @@ where
         stop: &stop,
         invalid_rows: 0,
         retry_failed,
+        bank: None,
     };
     let ejected = Arc::new(Mutex::new(Vec::new()));
     let station = Feeder {

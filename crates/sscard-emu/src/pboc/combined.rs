@@ -45,6 +45,11 @@ impl DualCard {
         }
     }
 
+    /// The two applications, e.g. to make them persistent.
+    pub fn into_parts(self) -> (SsCard, PbocApp) {
+        (self.social, self.bank)
+    }
+
     /// The application commands go to.
     pub fn current(&self) -> Current {
         self.current

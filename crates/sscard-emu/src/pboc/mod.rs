@@ -21,12 +21,17 @@
 //! before the card answers; the ATC is committed before a cryptogram leaves the card.
 
 mod auth;
+mod blank;
 mod combined;
 mod command;
 mod state;
 
 pub use auth::{
     DynamicAuthenticator, NoAuthenticator, RsaAuthenticator, Sm2Authenticator, SDAD_FORMAT,
+};
+pub use blank::{
+    PersoState, StoredDgi, DEFAULT_BLANK_AID, GET_LIFECYCLE, LIFECYCLE_BLANK,
+    LIFECYCLE_PERSONALISED, LIFECYCLE_PERSONALISING, STORE_DATA,
 };
 pub use combined::{Current, DualCard};
 pub use command::{BankCommand, ScriptKind};
@@ -138,6 +143,8 @@ pub struct PbocApp {
     /// Per application: (RSA family, SM2 family) signers.
     authenticators: Vec<[Box<dyn DynamicAuthenticator>; 2]>,
     journal: Option<Box<dyn PbocJournal>>,
+    /// The data-encryption key for secret DGIs (blank applications only).
+    dek: zeroize::Zeroizing<[u8; 16]>,
 }
 
 impl core::fmt::Debug for PbocApp {
@@ -214,6 +221,31 @@ fn ac_input(values: &[(Tag, Vec<u8>)], aip: [u8; 2], atc: u16, cvr: [u8; 3]) -> 
     }
 }
 
+/// The INTERNAL AUTHENTICATE signers of each application of `profile`: (RSA, SM2).
+fn authenticators_for(profile: &CardProfile) -> Vec<[Box<dyn DynamicAuthenticator>; 2]> {
+    let mut authenticators = Vec::new();
+    for app in &profile.applications {
+        let sm: Box<dyn DynamicAuthenticator> = match app
+            .icc_sm2_private_key
+            .as_ref()
+            .and_then(|d| Sm2Authenticator::new(d).ok())
+        {
+            Some(a) => Box::new(a),
+            None => Box::new(NoAuthenticator),
+        };
+        let rsa: Box<dyn DynamicAuthenticator> = match app
+            .icc_rsa_private_key
+            .as_ref()
+            .and_then(|k| k.private_key().ok())
+        {
+            Some(key) => Box::new(RsaAuthenticator::new(key)),
+            None => Box::new(NoAuthenticator),
+        };
+        authenticators.push([rsa, sm]);
+    }
+    authenticators
+}
+
 impl PbocApp {
     /// A bank application from a validated profile, with OS randomness.
     pub fn new(profile: CardProfile) -> Result<Self, PbocBuildError> {
@@ -231,27 +263,9 @@ impl PbocApp {
         let state = PbocState {
             version: PBOC_STATE_VERSION,
             applications: profile.applications.iter().map(initial_state).collect(),
+            perso: None,
         };
-        let mut authenticators = Vec::new();
-        for app in &profile.applications {
-            let sm: Box<dyn DynamicAuthenticator> = match app
-                .icc_sm2_private_key
-                .as_ref()
-                .and_then(|d| Sm2Authenticator::new(d).ok())
-            {
-                Some(a) => Box::new(a),
-                None => Box::new(NoAuthenticator),
-            };
-            let rsa: Box<dyn DynamicAuthenticator> = match app
-                .icc_rsa_private_key
-                .as_ref()
-                .and_then(|k| k.private_key().ok())
-            {
-                Some(key) => Box::new(RsaAuthenticator::new(key)),
-                None => Box::new(NoAuthenticator),
-            };
-            authenticators.push([rsa, sm]);
-        }
+        let authenticators = authenticators_for(&profile);
         Ok(Self {
             profile,
             state,
@@ -259,6 +273,7 @@ impl PbocApp {
             entropy,
             authenticators,
             journal: None,
+            dek: zeroize::Zeroizing::new([0; 16]),
         })
     }
 
@@ -279,6 +294,25 @@ impl PbocApp {
 
     /// Replaces the state with one committed earlier (its AIDs must match the profile).
     pub fn restore(&mut self, state: PbocState) -> Result<(), PbocBuildError> {
+        // An application personalised from DGIs is rebuilt from them; a blank one (or
+        // one cut off part-way) has no application yet.
+        match &state.perso {
+            Some(perso) if perso.personalised => {
+                self.rebuild_from_dgis(perso)
+                    .map_err(|_| PbocBuildError::State)?;
+            }
+            Some(perso) => {
+                if !state.applications.is_empty() || sscard_apdu::hex::to_vec(&perso.aid).is_err() {
+                    return Err(PbocBuildError::State);
+                }
+                self.profile.applications.clear();
+                self.authenticators.clear();
+                self.state = state;
+                return Ok(());
+            }
+            None if self.state.perso.is_some() => return Err(PbocBuildError::State),
+            None => {}
+        }
         let fits = state.version == PBOC_STATE_VERSION
             && state.applications.len() == self.profile.applications.len()
             && state
@@ -339,6 +373,11 @@ impl PbocApp {
     /// Whether a SELECT by this DF name belongs to the bank side: PSE, PPSE, the
     /// UnionPay RID `A000000333`, or a prefix (5 bytes or more) of a profile AID.
     pub fn claims(&self, name: &[u8]) -> bool {
+        if let Some(aid) = self.perso_aid() {
+            if name.len() >= 5 && aid.starts_with(name) {
+                return true;
+            }
+        }
         name == perso::PSE_NAME
             || name == perso::PPSE_NAME
             || name.starts_with(&[0xA0, 0x00, 0x00, 0x03, 0x33])
@@ -1228,6 +1267,16 @@ impl Card for PbocApp {
         command: &CommandView<'_>,
         reply: &mut Reply<'_>,
     ) -> Result<(), Status> {
+        if self.is_blank() {
+            return self.process_blank(interface, command, reply);
+        }
+        if [command.cla(), command.ins(), command.p1(), command.p2()] == GET_LIFECYCLE {
+            return self.lifecycle_reply(reply);
+        }
+        if [command.cla(), command.ins()] == STORE_DATA {
+            // Personalised: STORE DATA is over for good.
+            return Err(Status::ConditionsOfUseNotSatisfied);
+        }
         match BankCommand::try_from(command)? {
             BankCommand::Select { next, name } => self.select(interface, next, name, reply),
             BankCommand::ReadRecord { record, sfi } => self.read_record(record, sfi, reply),

@@ -48,6 +48,10 @@ pub struct PbocState {
     pub version: u32,
     /// Per application, in profile order.
     pub applications: Vec<PbocAppState>,
+    /// For an application that started blank: its personalisation (the DGIs the
+    /// application is built from); absent for applications built from a profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perso: Option<super::PersoState>,
 }
 
 impl core::fmt::Debug for PbocState {

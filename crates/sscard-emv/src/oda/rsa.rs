@@ -242,6 +242,16 @@ impl fmt::Debug for RsaComponents {
     }
 }
 
+/// The CRT parts of an RSA private key (EMV CPS DGIs 8201–8203).
+pub struct RsaCrt {
+    /// `d mod (p-1)`.
+    pub dp: Zeroizing<Vec<u8>>,
+    /// `d mod (q-1)`.
+    pub dq: Zeroizing<Vec<u8>>,
+    /// `q⁻¹ mod p`.
+    pub qinv: Zeroizing<Vec<u8>>,
+}
+
 /// An RSA private key (CA, issuer or ICC side); the inner key zeroises on drop and
 /// `Debug` shows only the size.
 #[cfg(feature = "rsa-sign")]
@@ -292,6 +302,28 @@ impl RsaPrivateKey {
             ::rsa::RsaPrivateKey::from_components(big(n), big(e), big(d), vec![big(p), big(q)])
                 .map_err(|_| OdaError::BadKey)?;
         Self::wrap(inner)
+    }
+
+    /// A key from its primes and public exponent (big-endian): the modulus and private
+    /// exponent are recomputed (what a card does from personalisation DGIs 8204/8205).
+    pub fn from_primes(p: &[u8], q: &[u8], e: &[u8]) -> Result<Self> {
+        let big = BoxedUint::from_be_slice_vartime;
+        let inner =
+            ::rsa::RsaPrivateKey::from_p_q(big(p), big(q), big(e)).map_err(|_| OdaError::BadKey)?;
+        Self::wrap(inner)
+    }
+
+    /// The CRT parts `d mod (p-1)`, `d mod (q-1)` and `q⁻¹ mod p` (big-endian, trimmed).
+    pub fn crt(&self) -> Result<RsaCrt> {
+        let bytes = |x: &BoxedUint| Zeroizing::new(x.to_be_bytes_trimmed_vartime().into_vec());
+        let dp = self.inner.dp().ok_or(OdaError::BadKey)?;
+        let dq = self.inner.dq().ok_or(OdaError::BadKey)?;
+        let qinv = self.inner.crt_coefficient().ok_or(OdaError::BadKey)?;
+        Ok(RsaCrt {
+            dp: bytes(dp),
+            dq: bytes(dq),
+            qinv: bytes(&qinv),
+        })
     }
 
     fn wrap(inner: ::rsa::RsaPrivateKey) -> Result<Self> {

@@ -16,45 +16,27 @@ use sscard_apdu::transport::{TransportError, TransportErrorKind};
 use sscard_apdu::{Exchange, Transport};
 use sscard_crypto::kdf::EmulationScheme;
 use sscard_emu::{EmulatedReader, Runtime, SsCard};
-use sscard_fs::keys::KeySet;
-use sscard_fs::{Image, Profile, EMULATION_KEYS_JSON, SAMPLE_IMAGE_JSON};
-use sscard_issue::batch::{gb11643_check_character, Batch, Options};
+use sscard_issue::batch::Batch;
 use sscard_issue::cos::CosBackend;
-use sscard_issue::cos::{EmulatedCos, LifecycleState, SoftKeyWrap, TransportKey};
+use sscard_issue::cos::{EmulatedCos, LifecycleState, SoftKeyWrap};
 use sscard_issue::engine::{self, Card, Config, Observer, Station, StepEvent};
 use sscard_issue::journal::{self, HolderState, Journal, OnChangedBatch};
 use sscard_ssse::security::SoftKeys;
 
-fn profile() -> Profile {
-    sscard_fs::builtin_profile().unwrap()
-}
-
-fn base() -> Image {
-    Image::from_json(SAMPLE_IMAGE_JSON).unwrap()
-}
-
-fn ssn(n: usize) -> String {
-    let body = format!("11010119900101{:03}", 100 + n);
-    let check = gb11643_check_character(body.as_bytes()).unwrap();
-    format!("{body}{check}")
-}
+mod common;
+use common::{base, profile};
 
 fn batch_csv(n: usize) -> String {
-    let mut s = String::from("ssn,name,gender,nation,card_number,issue_date,expiry_date\n");
+    let mut s = format!("{}\n", common::HEADER);
     for i in 0..n {
-        let id = ssn(i);
-        let gender = if (100 + i) % 2 == 1 { "1" } else { "2" };
-        s.push_str(&format!(
-            "{id},持卡人{i},{gender},01,B{i:08},20240315,20340315\n"
-        ));
+        s.push_str(&common::holder_row(100, 'B', i));
+        s.push('\n');
     }
     s
 }
 
 fn batch(n: usize) -> Batch {
-    let b = Batch::parse_csv(batch_csv(n).as_bytes(), &profile(), &Options::default()).unwrap();
-    assert_eq!(b.holders.len(), n, "{:?}", b.errors);
-    b
+    common::parse(&batch_csv(n), n)
 }
 
 /// When set, the next APDU fails (the power goes mid-command) and the stop flag is set.
@@ -192,17 +174,7 @@ impl Station for TestStation {
 }
 
 fn keys() -> (SoftKeyWrap<EmulationScheme>, SoftKeys<EmulationScheme>) {
-    (
-        SoftKeyWrap::new(
-            KeySet::from_json(EMULATION_KEYS_JSON).unwrap(),
-            TransportKey::test_key().unwrap(),
-            EmulationScheme,
-        ),
-        SoftKeys::new(
-            KeySet::from_json(EMULATION_KEYS_JSON).unwrap(),
-            EmulationScheme,
-        ),
-    )
+    common::soft_keys()
 }
 
 /// Sets the stop flag after `n` journal writes (0: never).

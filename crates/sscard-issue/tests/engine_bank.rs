@@ -17,11 +17,10 @@ use sscard_apdu::trace::NoTrace;
 use sscard_apdu::Exchange;
 use sscard_crypto::kdf::EmulationScheme;
 use sscard_emu::{DualCard, EmulatedReader, Runtime};
-use sscard_fs::keys::KeySet;
-use sscard_fs::{Image, EMULATION_KEYS_JSON, SAMPLE_IMAGE_JSON};
+use sscard_fs::{Image, SAMPLE_IMAGE_JSON};
 use sscard_issue::bank::{self, BankProfile};
-use sscard_issue::batch::{gb11643_check_character, Batch, Options};
-use sscard_issue::cos::{EmulatedCos, SoftKeyWrap, TransportKey};
+use sscard_issue::batch::Batch;
+use sscard_issue::cos::{EmulatedCos, SoftKeyWrap};
 use sscard_issue::engine::{self, Card, Config, Station};
 use sscard_issue::journal::{Journal, OnChangedBatch};
 use sscard_ssse::security::SoftKeys;
@@ -74,18 +73,10 @@ impl Station for DualStation {
     }
 }
 
+mod common;
+
 fn keys() -> (SoftKeyWrap<EmulationScheme>, SoftKeys<EmulationScheme>) {
-    (
-        SoftKeyWrap::new(
-            KeySet::from_json(EMULATION_KEYS_JSON).unwrap(),
-            TransportKey::test_key().unwrap(),
-            EmulationScheme,
-        ),
-        SoftKeys::new(
-            KeySet::from_json(EMULATION_KEYS_JSON).unwrap(),
-            EmulationScheme,
-        ),
-    )
+    common::soft_keys()
 }
 
 fn luhn(body: &str) -> String {
@@ -111,27 +102,16 @@ fn luhn(body: &str) -> String {
 }
 
 fn batch(n: usize, with_pan: bool) -> Batch {
-    let profile = sscard_fs::builtin_profile().unwrap();
-    let mut s = String::from("ssn,name,gender,nation,card_number,issue_date,expiry_date,pan\n");
+    let mut s = format!("{},pan\n", common::HEADER);
     for i in 0..n {
-        let body = format!("11010119900101{:03}", 100 + i);
-        let id = format!(
-            "{body}{}",
-            gb11643_check_character(body.as_bytes()).unwrap()
-        );
-        let gender = if (100 + i) % 2 == 1 { "1" } else { "2" };
         let pan = if with_pan {
             luhn(&format!("622800017000{i:03}"))
         } else {
             String::new()
         };
-        s.push_str(&format!(
-            "{id},持卡人{i},{gender},01,B{i:08},20240315,20340315,{pan}\n"
-        ));
+        s.push_str(&format!("{},{pan}\n", common::holder_row(100, 'B', i)));
     }
-    let b = Batch::parse_csv(s.as_bytes(), &profile, &Options::default()).unwrap();
-    assert_eq!(b.holders.len(), n, "{:?}", b.errors);
-    b
+    common::parse(&s, n)
 }
 
 fn bank_profile() -> BankProfile {

@@ -23,9 +23,8 @@ use sscard_crypto::keys::Algorithm;
 use sscard_emu::cos::BlankOptions;
 use sscard_emu::{EmulatedReader, Runtime, SsCard};
 use sscard_fs::image::Value;
-use sscard_fs::keys::KeySet;
-use sscard_fs::{Image, Profile, EMULATION_KEYS_JSON, SAMPLE_IMAGE_JSON};
-use sscard_issue::batch::{gb11643_check_character, Batch, Options};
+use sscard_fs::{Image, SAMPLE_IMAGE_JSON};
+use sscard_issue::batch::Batch;
 use sscard_issue::cos::{
     CosBackend, EmulatedCos, KeyWrap, LifecycleState, SoftKeyWrap, TransportKey,
 };
@@ -38,9 +37,8 @@ use sscard_ssse::security::{
 
 type Ex = Exchange<EmulatedReader<SsCard>>;
 
-fn profile() -> Profile {
-    sscard_fs::builtin_profile().unwrap()
-}
+mod common;
+use common::{key_set, profile};
 
 /// The sample image as a card of this spec version and algorithm identifier.
 fn template(version: &str, algorithm: &str) -> Image {
@@ -51,18 +49,12 @@ fn template(version: &str, algorithm: &str) -> Image {
 }
 
 fn batch(n: usize) -> Batch {
-    let mut s = String::from("ssn,name,gender,nation,card_number,issue_date,expiry_date\n");
+    let mut s = format!("{}\n", common::HEADER);
     for i in 0..n {
-        let body = format!("11010119900101{:03}", 200 + i);
-        let check = gb11643_check_character(body.as_bytes()).unwrap();
-        let gender = if i % 2 == 1 { "1" } else { "2" };
-        s.push_str(&format!(
-            "{body}{check},持卡人{i},{gender},01,C{i:08},20240315,20340315\n"
-        ));
+        s.push_str(&common::holder_row(200, 'C', i));
+        s.push('\n');
     }
-    let b = Batch::parse_csv(s.as_bytes(), &profile(), &Options::default()).unwrap();
-    assert_eq!(b.holders.len(), n, "{:?}", b.errors);
-    b
+    common::parse(&s, n)
 }
 
 /// A reader whose feeder gives blank cards of one algorithm; ejected cards are kept.
@@ -110,19 +102,8 @@ impl Station for Feeder {
     }
 }
 
-fn key_set() -> KeySet {
-    KeySet::from_json(EMULATION_KEYS_JSON).unwrap()
-}
-
 fn soft() -> (SoftKeyWrap<EmulationScheme>, SoftKeys<EmulationScheme>) {
-    (
-        SoftKeyWrap::new(
-            key_set(),
-            TransportKey::test_key().unwrap(),
-            EmulationScheme,
-        ),
-        SoftKeys::new(key_set(), EmulationScheme),
-    )
+    common::soft_keys()
 }
 
 /// A server thread on a loopback port, stopped by its flag.

@@ -5,10 +5,13 @@
 # with two readers and the keys in the development security module (`sscard hsm serve`,
 # apdu-specs/hsm-issuance.md) instead of in process.
 # Prints APDUs and wall time per card, cards/min, the two-reader speed-up (target
-# ≥ 1.8×) and the security module's cost. A benchmark, not a test: it asserts nothing about speed. Not run by
-# tools/test.
+# ≥ 1.8×) and the security module's cost. A benchmark, not a test: it asserts nothing
+# about speed. Not run by tools/test.
 #
 #   benches/issue.sh [N]          N holders (default 200)
+#
+# Each configuration runs SSCARD_BENCH_REPEAT times (default 3) with a fresh journal;
+# the speed-up and the module's cost are ratios of the medians.
 #
 # The batch file's own preparation (parsing, validation, images) is measured by
 # `cargo bench -p sscard-issue --bench prepare`.
@@ -19,6 +22,7 @@ cd "$ROOT"
 source tools/lib/pcscd.sh
 
 N=${1:-200}
+REPEAT=${SSCARD_BENCH_REPEAT:-3}
 sscard_install_deps >&2
 cargo build --release -q -p sscard-cli --bin sscard
 BIN=target/release/sscard
@@ -51,23 +55,30 @@ for i in range(n):
     print("%s%s,持卡人%d,%s,01,E%08d,20240315,20340315" % (body, "10X98765432"[s % 11], i, g, i))
 EOF
 
-run() { # run LABEL READER... → prints the figures of one run
+run() { # run LABEL READER... → the figures of REPEAT runs, and their median in $work/secs-LABEL
 	local label=$1
 	shift
 	local args=()
 	for r in "$@"; do args+=(--reader "$r"); done
-	rm -f "$work/journal-$label.jsonl"
-	local out
-	out=$(timeout -k 5 "$max" "$BIN" issue --batch "$work/batch.csv" \
-		--journal "$work/journal-$label.jsonl" "${args[@]}" "${keys[@]}" 2>/dev/null)
-	local issued secs apdus
-	issued=$(awk '$1 == "issued:" {print $2}' <<<"$out")
-	secs=$(awk '$1 == "elapsed:" {print $2}' <<<"$out")
-	apdus=$(awk '$1 == "apdus:" {print $2}' <<<"$out")
-	awk -v l="$label" -v n="$issued" -v s="$secs" -v a="$apdus" 'BEGIN {
-		printf "%-12s %4d cards  %7.2f s  %6.1f ms/card  %6.1f cards/min  %5.1f APDUs/card\n",
-			l, n, s, 1000 * s / n, 60 * n / s, a / n }'
-	echo "$secs" >"$work/secs-$label"
+	local all=()
+	for i in $(seq "$REPEAT"); do
+		rm -f "${SSCARD_BENCH_JOURNAL_DIR:-$work}/journal-$label.jsonl"
+		local out
+		out=$(timeout -k 5 "$max" "$BIN" issue --batch "$work/batch.csv" \
+			--journal "${SSCARD_BENCH_JOURNAL_DIR:-$work}/journal-$label.jsonl" "${args[@]}" "${keys[@]}" 2>/dev/null)
+		local issued secs apdus
+		issued=$(awk '$1 == "issued:" {print $2}' <<<"$out")
+		secs=$(awk '$1 == "elapsed:" {print $2}' <<<"$out")
+		apdus=$(awk '$1 == "apdus:" {print $2}' <<<"$out")
+		awk -v l="$label#$i" -v n="$issued" -v s="$secs" -v a="$apdus" 'BEGIN {
+			printf "%-15s %4d cards  %7.2f s  %6.1f ms/card  %6.1f cards/min  %5.1f APDUs/card\n",
+				l, n, s, 1000 * s / n, 60 * n / s, a / n }'
+		all+=("$secs")
+	done
+	printf '%s\n' "${all[@]}" | sort -n | awk -v l="$label" -v n="$N" '{ v[NR] = $1 } END {
+		m = v[int((NR + 1) / 2)]
+		printf "%-15s median %.2f s, %.1f ms/card\n", l, m, 1000 * m / n
+		print m > "/dev/stderr" }' 2>"$work/secs-$label"
 }
 
 keys=(--soft-keys)

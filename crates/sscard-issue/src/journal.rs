@@ -24,12 +24,19 @@
 //!
 //! # Durability and recovery
 //!
-//! Each event is written with one `write` of the whole line and `fdatasync`ed before
-//! the call returns; the file's directory is fsync'd when the file is created. So a
-//! caller that got `Ok` may act on the card: the event survives a power cut. Readers
-//! that append at about the same time share one `fdatasync` (group commit: the sync
-//! runs outside the journal's lock and covers every line written before it started);
-//! after a failed sync the journal writes nothing more.
+//! Each event is written with one `write` of the whole line; the file's directory is
+//! fsync'd when the file is created. `started`, `verified`, `done` and `failed` (and
+//! the header) are `fdatasync`ed before the call returns: they come before what a
+//! resume must know about — the holder's data going onto a card, the card leaving the
+//! reader — so a caller that got `Ok` may act on the card: the event survives a power
+//! cut. `preissued` and `personalised` are not synced on their own; the next synced
+//! event carries them. A power cut that loses one makes a resume redo an idempotent
+//! step (the engine looks at the card's lifecycle: a pre-issued card is personalised
+//! again, a half-issued one re-issued), never skip one; a killed process loses
+//! nothing written. Readers that append at about the same time share one
+//! `fdatasync` (group commit: the sync runs outside the journal's lock and covers
+//! every line written before it started); after a failed sync the journal writes
+//! nothing more.
 //!
 //! [`Journal::open`] reads the whole file ([`parse`]):
 //!
@@ -745,6 +752,8 @@ impl Journal {
             card: card.clone(),
             ts_ms,
         };
+        // `preissued` and `personalised` ride on the next sync (see the module docs).
+        let lazy = matches!(step, Step::Preissued | Step::Personalised);
         let seq = inner.append(&event)?;
         inner.apply(holder, reader.to_owned(), step, card.clone(), ts_ms);
         if finished {
@@ -753,6 +762,9 @@ impl Journal {
             }
         }
         drop(inner);
+        if lazy {
+            return Ok(());
+        }
         self.durable(seq)
     }
 

@@ -3,8 +3,8 @@
 //!
 //! Each reader gets its own thread and PC/SC connection. A card is ended with the
 //! feeder's EJECT command (`80 EE 01 00`, `apdu-specs/cos-emulated.md`), then the
-//! connection is closed with the card unpowered and the next card is connected and
-//! cold-reset (its own ATR; never the ejected card's).
+//! connection is closed with the card unpowered and the next card is connected (the
+//! first of a run cold-reset; never under the ejected card's ATR).
 //!
 //! The keys: `--hsm ADDR`, a security module that holds the master and transport keys
 //! (`apdu-specs/hsm-issuance.md`; each reader thread keeps its own connections, and a
@@ -151,12 +151,14 @@ impl Station for PcscStation {
                 .readers
                 .connect(&self.name)
                 .map_err(|e| format!("connect: {e}"))?;
-            // A card's session starts from a cold reset: its answer to reset is its
-            // own (a card feeder swaps cards without pcscd seeing a removal, and a
-            // killed run leaves the card powered with the ATR pcscd saw first), and no
-            // security state of an earlier run is left on it.
-            pcsc.reset(ResetKind::Cold)
-                .map_err(|e| format!("reset: {e}"))?;
+            // The first card of a run may have been left powered by a killed run (with
+            // the ATR pcscd saw first and that run's security state): a cold reset
+            // starts its session afresh. After this station's own EJECT the card was
+            // unpowered at disconnect, so connecting has just powered the next one up.
+            if self.ejected.is_none() {
+                pcsc.reset(ResetKind::Cold)
+                    .map_err(|e| format!("reset: {e}"))?;
+            }
             // Each card from a feeder has its own serial in its ATR, so the ejected
             // card's ATR again means the reader has not caught up with the swap (seen
             // now and then through pcscd and vpcd, whose feeder swaps cards without a

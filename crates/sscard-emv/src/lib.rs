@@ -35,6 +35,8 @@ extern crate alloc;
 
 pub mod capk;
 pub mod cryptogram;
+// The DGIs carry the ICC's RSA private key: issuer and card side only, with `rsa-sign`.
+#[cfg(feature = "rsa-sign")]
 pub mod dgi;
 pub mod dol;
 pub mod oda;

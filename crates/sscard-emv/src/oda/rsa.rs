@@ -243,6 +243,7 @@ impl fmt::Debug for RsaComponents {
 }
 
 /// The CRT parts of an RSA private key (EMV CPS DGIs 8201–8203).
+#[cfg(feature = "rsa-sign")]
 pub struct RsaCrt {
     /// `d mod (p-1)`.
     pub dp: Zeroizing<Vec<u8>>,

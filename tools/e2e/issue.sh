@@ -28,6 +28,10 @@ source "$ROOT/tools/lib/pcscd.sh"
 source "$ROOT/tools/lib/e2e.sh"
 
 HOLDERS=${SSCARD_ISSUE_HOLDERS:-24}
+if ((HOLDERS < 12)); then
+	echo "issue.sh: SSCARD_ISSUE_HOLDERS must be at least 12 (the invalid rows are rows 5 and 12)" >&2
+	exit 2
+fi
 KILLS=${SSCARD_ISSUE_KILLS:-4}
 READER0=$READER
 

@@ -28,6 +28,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
 SSCARD_BIN=${SSCARD_BIN:-target/release/sscard}
 FFI_DIR=$(cd "${SSCARD_FFI_DIR:-target/release}" 2>/dev/null && pwd) || FFI_DIR=
@@ -46,32 +48,7 @@ for v in $(compgen -e | grep '^SSCARD_' || true); do
 	esac
 done
 
-passed=0
-failed=0
-ok() {
-	printf 'ok   %s\n' "$*"
-	passed=$((passed + 1))
-}
-bad() {
-	printf 'FAIL %s\n' "$*"
-	failed=$((failed + 1))
-}
-show_logs() {
-	local f
-	for f in emulator0.log emulator1.log pcscd.log; do
-		if [[ -n "$SSCARD_WORKDIR" && -s "$SSCARD_WORKDIR/$f" ]]; then
-			echo "---- $f (last 20 lines) ----"
-			tail -n 20 "$SSCARD_WORKDIR/$f"
-		fi
-	done
-}
-abort() {
-	bad "$1"
-	show_logs
-	sscard_pcscd_stop
-	printf '%d passed, %d failed\n' "$passed" "$failed"
-	exit 1
-}
+E2E_LOGS=(emulator0.log emulator1.log pcscd.log)
 # count OUTPUT: fold a checker's "ok/FAIL" lines into ours.
 count() {
 	local line
@@ -83,16 +60,16 @@ count() {
 	done <<<"$1"
 }
 
-sscard_install_deps || abort "could not install the harness dependencies"
-command -v gcc >/dev/null || abort "gcc not found"
-[[ -x "$SSCARD_BIN" ]] || abort "emulator '$SSCARD_BIN' missing (cargo build --release -p sscard-cli)"
+sscard_install_deps || sscard_e2e_abort "could not install the harness dependencies"
+command -v gcc >/dev/null || sscard_e2e_abort "gcc not found"
+[[ -x "$SSCARD_BIN" ]] || sscard_e2e_abort "emulator '$SSCARD_BIN' missing (cargo build --release -p sscard-cli)"
 [[ -n "$FFI_DIR" && -f "$FFI_DIR/libsscard.so" && -x "$FFI_DIR/sscard-test-hsm" ]] ||
-	abort "libsscard.so or sscard-test-hsm missing in ${SSCARD_FFI_DIR:-target/release} (cargo build --release -p sscard-ffi)"
+	sscard_e2e_abort "libsscard.so or sscard-test-hsm missing in ${SSCARD_FFI_DIR:-target/release} (cargo build --release -p sscard-ffi)"
 ok "dependencies present (pcscd, vpcd, gcc, python3), libsscard.so in $FFI_DIR"
 
 sscard_install_trap
-port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-$SSCARD_DEFAULT_BASE_PORT}") || abort "no free TCP port pair for vpcd"
-sscard_pcscd_start "" "$port" || abort "private pcscd did not start"
+port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-$SSCARD_DEFAULT_BASE_PORT}") || sscard_e2e_abort "no free TCP port pair for vpcd"
+sscard_pcscd_start "" "$port" || sscard_e2e_abort "private pcscd did not start"
 ok "private pcscd (pid $SSCARD_PCSCD_PID), readers '$READER0' and '$READER1' on ports $port/$((port + 1))"
 WORK=$SSCARD_WORKDIR
 
@@ -105,7 +82,7 @@ for prog in "examples/c/read_card.c:read_card" "tests/c/ffi_check.c:ffi_check"; 
 		ok "gcc -Wall -Wextra -Werror: $src links libsscard.so"
 	else
 		cat "$WORK/gcc.err"
-		abort "gcc could not build $src"
+		sscard_e2e_abort "gcc could not build $src"
 	fi
 done
 
@@ -124,7 +101,7 @@ timeout -k 5 "$MAX_RUNTIME" "$SSCARD_BIN" emulate --port $((port + 1)) --image "
 sscard_track_pid $! "sscard emulate (3.00)"
 emu1=$!
 for r in "$READER0" "$READER1"; do
-	sscard_wait_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" >/dev/null || abort "no card appeared in '$r'"
+	sscard_wait_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" >/dev/null || sscard_e2e_abort "no card appeared in '$r'"
 done
 ok "emulated cards present: 2.00 in '$READER0', 3.00/SM4 in '$READER1'"
 
@@ -259,13 +236,13 @@ fi
 kill "$emu0" "$emu1" 2>/dev/null || true
 wait "$emu0" "$emu1" 2>/dev/null || true
 for r in "$READER0" "$READER1"; do
-	sscard_wait_no_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" || abort "the card in '$r' did not go away"
+	sscard_wait_no_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" || sscard_e2e_abort "the card in '$r' did not go away"
 done
 timeout -k 5 "$MAX_RUNTIME" "$SSCARD_BIN" emulate --image "$WORK/v3.json" --port "$port" \
 	--psam-port $((port + 1)) --psam-env sx3 >"$WORK/emulator-psam.log" 2>&1 &
 sscard_track_pid $! "sscard emulate (3.00 + PSAM)"
 for r in "$READER0" "$READER1"; do
-	sscard_wait_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" >/dev/null || abort "no card appeared in '$r'"
+	sscard_wait_card "$r" "${SSCARD_E2E_CARD_TIMEOUT:-10}" >/dev/null || sscard_e2e_abort "no card appeared in '$r'"
 done
 ok "3.00/SM4 card in '$READER0', emulated sx3 PSAM in '$READER1'"
 run_check "pinhsm" SSCARD_READER="$READER0" SSCARD_PIN_SOURCE="file:$WORK/pin" -- pinhsm "$FFI_DIR/sscard-test-hsm" "$WORK/pin"
@@ -273,7 +250,7 @@ run_check "psam" SSCARD_READER="$READER0" SSCARD_PSAM_READER="vpcd 00 01" SSCARD
 out=$(SSCARD_READER="$READER0" SSCARD_PSAM_READER="no such reader" SSCARD_DEVICE_NUMBER=$DEVICE timeout 60 "$WORK/ffi_check" hsm "$FFI_DIR/sscard-test-hsm" $DEVICE 2>&1) || true
 count "$out"
 
-((failed == 0)) || show_logs
+((failed == 0)) || sscard_e2e_logs
 
 # -------------------------------------------------------------------- teardown
 pcscd_pid=$SSCARD_PCSCD_PID
@@ -288,5 +265,4 @@ else
 	bad "teardown: still running: ${left[*]}"
 fi
 
-printf '%d passed, %d failed\n' "$passed" "$failed"
-((failed == 0))
+sscard_e2e_end

@@ -28,6 +28,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
 SSCARD_BIN=${SSCARD_BIN:-target/release/sscard}
 PY=${SSCARD_PY:-/usr/bin/python3}
@@ -39,51 +41,25 @@ WAIT=${SSCARD_E2E_CARD_TIMEOUT:-10}
 # The emulated PSAM's answer to reset: 3B 6A 00 00 "sscardPSAM".
 PSAM_ATR=3B6A00007373636172645053414D
 
-passed=0
-failed=0
-ok() {
-	printf 'ok   %s\n' "$*"
-	passed=$((passed + 1))
-}
-bad() {
-	printf 'FAIL %s\n' "$*"
-	failed=$((failed + 1))
-}
-show_logs() {
-	local f
-	for f in emulator.log read.err nopsam.err pcscd.log; do
-		if [[ -n "$SSCARD_WORKDIR" && -s "$SSCARD_WORKDIR/$f" ]]; then
-			echo "---- $f (last 30 lines) ----"
-			tail -n 30 "$SSCARD_WORKDIR/$f"
-		fi
-	done
-}
-# abort MESSAGE: count a failure, show logs, stop everything, summary, exit 1.
-abort() {
-	bad "$1"
-	show_logs
-	sscard_pcscd_stop
-	printf '%d passed, %d failed\n' "$passed" "$failed"
-	exit 1
-}
+E2E_LOGS=(emulator.log read.err nopsam.err pcscd.log)
 
-sscard_install_deps || abort "could not install the harness dependencies"
+sscard_install_deps || sscard_e2e_abort "could not install the harness dependencies"
 ok "dependencies present (pcscd, vpcd, pyscard)"
 
-[[ -f "$SAMPLE" ]] || abort "$SAMPLE missing"
+[[ -f "$SAMPLE" ]] || sscard_e2e_abort "$SAMPLE missing"
 if [[ ! -x "$SSCARD_BIN" ]]; then
-	abort "binary '$SSCARD_BIN' not found or not executable (cargo build --release -p sscard-cli, or set SSCARD_BIN)"
+	sscard_e2e_abort "binary '$SSCARD_BIN' not found or not executable (cargo build --release -p sscard-cli, or set SSCARD_BIN)"
 fi
 
 sscard_install_trap
 port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-40200}") ||
-	abort "no free TCP port pair for vpcd"
-sscard_pcscd_start "" "$port" || abort "private pcscd did not start"
+	sscard_e2e_abort "no free TCP port pair for vpcd"
+sscard_pcscd_start "" "$port" || sscard_e2e_abort "private pcscd did not start"
 ok "private pcscd (pid $SSCARD_PCSCD_PID) with readers '$CARD_READER' and '$PSAM_READER' on ports $port/$((port + 1))"
 
 # The sample card as a 3rd-generation SM4 card, in the work dir (removed on stop).
 image=$SSCARD_WORKDIR/v3.json
-"$PY" - "$SAMPLE" "$image" <<'PYEOF' || abort "could not write the 3.0 card image"
+"$PY" - "$SAMPLE" "$image" <<'PYEOF' || sscard_e2e_abort "could not write the 3.0 card image"
 import json, sys
 v = json.load(open(sys.argv[1], encoding="utf-8"))
 v["files"]["SSSE/EF05"]["spec_version"] = "3.00"
@@ -99,7 +75,7 @@ emu_pid=$!
 sscard_track_pid "$emu_pid" "sscard emulate (card + PSAM)"
 
 atr=$(sscard_wait_card "$CARD_READER" "$WAIT") ||
-	abort "no card appeared in '$CARD_READER' (is '$SSCARD_BIN emulate --port $port' connecting?)"
+	sscard_e2e_abort "no card appeared in '$CARD_READER' (is '$SSCARD_BIN emulate --port $port' connecting?)"
 want_atr=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["atr"].upper())' "$image")
 if [[ "$atr" == "$want_atr" ]]; then
 	ok "card present in '$CARD_READER', ATR $atr"
@@ -107,7 +83,7 @@ else
 	bad "card present in '$CARD_READER' but ATR is $atr, the image says $want_atr"
 fi
 psam_atr=$(sscard_wait_card "$PSAM_READER" "$WAIT") ||
-	abort "no PSAM appeared in '$PSAM_READER' (is '--psam-port $((port + 1))' connecting?)"
+	sscard_e2e_abort "no PSAM appeared in '$PSAM_READER' (is '--psam-port $((port + 1))' connecting?)"
 if [[ "$psam_atr" == "$PSAM_ATR" ]]; then
 	ok "PSAM present in '$PSAM_READER', ATR $psam_atr"
 else
@@ -168,7 +144,7 @@ else
 	bad "without --psam: exit $rc, message: $msg (want a failure that asks for a PSAM)"
 fi
 
-((failed == 0)) || show_logs
+((failed == 0)) || sscard_e2e_logs
 
 # -------------------------------------------------------------------- teardown
 pcscd_pid=$SSCARD_PCSCD_PID
@@ -183,5 +159,4 @@ else
 	bad "teardown: still running: ${left[*]}"
 fi
 
-printf '%d passed, %d failed\n' "$passed" "$failed"
-((failed == 0))
+sscard_e2e_end

@@ -25,6 +25,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=SCRIPTDIR/../lib/pcscd.sh
 source "$ROOT/tools/lib/pcscd.sh"
+# shellcheck source=SCRIPTDIR/../lib/e2e.sh
+source "$ROOT/tools/lib/e2e.sh"
 
 SSCARD_BIN=${SSCARD_BIN:-target/release/sscard}
 PY=${SSCARD_PY:-/usr/bin/python3}
@@ -32,46 +34,20 @@ READER="$SSCARD_FRIENDLYNAME 00 00"
 SAMPLE=$ROOT/apdu-specs/images/sample.json
 MAX_RUNTIME=${SSCARD_MAX_RUNTIME:-900}
 
-passed=0
-failed=0
-ok() {
-	printf 'ok   %s\n' "$*"
-	passed=$((passed + 1))
-}
-bad() {
-	printf 'FAIL %s\n' "$*"
-	failed=$((failed + 1))
-}
-show_logs() {
-	local f
-	for f in emulator.log read.err pcscd.log; do
-		if [[ -n "$SSCARD_WORKDIR" && -s "$SSCARD_WORKDIR/$f" ]]; then
-			echo "---- $f (last 30 lines) ----"
-			tail -n 30 "$SSCARD_WORKDIR/$f"
-		fi
-	done
-}
-# abort MESSAGE: count a failure, show logs, stop everything, summary, exit 1.
-abort() {
-	bad "$1"
-	show_logs
-	sscard_pcscd_stop
-	printf '%d passed, %d failed\n' "$passed" "$failed"
-	exit 1
-}
+E2E_LOGS=(emulator.log read.err pcscd.log)
 
-sscard_install_deps || abort "could not install the harness dependencies"
+sscard_install_deps || sscard_e2e_abort "could not install the harness dependencies"
 ok "dependencies present (pcscd, vpcd, opensc-tool, scriptor, pyscard, libpcsclite-dev)"
 
-[[ -f "$SAMPLE" ]] || abort "$SAMPLE missing"
+[[ -f "$SAMPLE" ]] || sscard_e2e_abort "$SAMPLE missing"
 if [[ ! -x "$SSCARD_BIN" ]]; then
-	abort "emulator binary '$SSCARD_BIN' not found or not executable (cargo build --release, or set SSCARD_BIN)"
+	sscard_e2e_abort "emulator binary '$SSCARD_BIN' not found or not executable (cargo build --release, or set SSCARD_BIN)"
 fi
 
 sscard_install_trap
 port=$(sscard_free_base_port "${SSCARD_E2E_PORT:-$SSCARD_DEFAULT_BASE_PORT}") ||
-	abort "no free TCP port pair for vpcd"
-sscard_pcscd_start "" "$port" || abort "private pcscd did not start"
+	sscard_e2e_abort "no free TCP port pair for vpcd"
+sscard_pcscd_start "" "$port" || sscard_e2e_abort "private pcscd did not start"
 ok "private pcscd (pid $SSCARD_PCSCD_PID) with readers '$SSCARD_FRIENDLYNAME 00 00/00 01' on ports $port/$((port + 1))"
 
 # The emulator is a TCP client of vpcd on 127.0.0.1:$port (it retries until
@@ -81,7 +57,7 @@ emu_pid=$!
 sscard_track_pid "$emu_pid" "sscard emulate"
 
 atr=$(sscard_wait_card "$READER" "${SSCARD_E2E_CARD_TIMEOUT:-10}") ||
-	abort "no card appeared in '$READER' (is '$SSCARD_BIN emulate --port $port' connecting to 127.0.0.1:$port?)"
+	sscard_e2e_abort "no card appeared in '$READER' (is '$SSCARD_BIN emulate --port $port' connecting to 127.0.0.1:$port?)"
 want_atr=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["atr"].upper())' "$SAMPLE")
 if [[ "$atr" == "$want_atr" ]]; then
 	ok "card present in '$READER', ATR $atr"
@@ -95,7 +71,7 @@ rc=0
 timeout 60 "$SSCARD_BIN" read --reader "$READER" --json >"$json" 2>"$SSCARD_WORKDIR/read.err" || rc=$?
 if [[ $rc -ne 0 ]]; then
 	bad "sscard read --json exited $rc"
-	show_logs
+	sscard_e2e_logs
 else
 	ok "sscard read --reader '$READER' --json exited 0"
 	while IFS= read -r line; do
@@ -166,7 +142,7 @@ if [[ "$summary_line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
 else
 	bad "third-party.sh exited $rc without a summary line"
 fi
-((failed == 0)) || show_logs
+((failed == 0)) || sscard_e2e_logs
 
 # -------------------------------------------------------------------- teardown
 pcscd_pid=$SSCARD_PCSCD_PID
@@ -181,5 +157,4 @@ else
 	bad "teardown: still running: ${left[*]}"
 fi
 
-printf '%d passed, %d failed\n' "$passed" "$failed"
-((failed == 0))
+sscard_e2e_end

@@ -8,6 +8,11 @@
 #                              ($SSCARD_E2E_PORT overrides) in $port; then `set +e`, so
 #                              a failed [[ ]] reports instead of ending the script
 #   sscard_e2e_end             prints "N passed, M failed"; exit status 0 only if none failed
+#   ok TEXT, bad TEXT          a passed or failed check
+#   sscard_e2e_logs            the last 30 lines of each non-empty file named in the
+#                              array E2E_LOGS, in $SSCARD_WORKDIR (the scripts that
+#                              start pcscd with sscard_pcscd_start "" PORT)
+#   sscard_e2e_abort TEXT      a failed check, the logs, pcscd stopped, the summary; exit 1
 #
 # Variables: BIN (the sscard binary, default target/release/sscard), READER (slot 0),
 # READER1 (slot 1).
@@ -28,6 +33,27 @@ check() { # check DESCRIPTION STATUS
 		echo "FAIL $1"
 		failed=$((failed + 1))
 	fi
+}
+
+ok() { check "$*" 0; }
+bad() { check "$*" 1; }
+
+sscard_e2e_logs() {
+	local f
+	for f in "${E2E_LOGS[@]}"; do
+		if [[ -n ${SSCARD_WORKDIR:-} && -s "$SSCARD_WORKDIR/$f" ]]; then
+			echo "---- $f (last 30 lines) ----"
+			tail -n 30 "$SSCARD_WORKDIR/$f"
+		fi
+	done
+}
+
+sscard_e2e_abort() {
+	bad "$1"
+	sscard_e2e_logs
+	sscard_pcscd_stop
+	sscard_e2e_end
+	exit 1
 }
 
 sscard_e2e_begin() { # sscard_e2e_begin DEFAULT_BASE_PORT

@@ -175,27 +175,10 @@ impl Observer for Watch<'_> {
 }
 
 /// Runs the engine on one feeder of blank `algorithm` cards.
-fn run_batch<W, M, F>(
-    dir: &std::path::Path,
-    batch: &Batch,
-    base: &Image,
-    algorithm: Algorithm,
-    retry_failed: bool,
-    keys: F,
-    hook: &(dyn Fn(&StepEvent) + Sync),
-) -> Run
-where
-    W: KeyWrap,
-    M: SecurityModule,
-    F: Fn() -> (W, M) + Sync,
-{
-    let slot = Arc::default();
-    run_batch_in(&slot, dir, batch, base, algorithm, retry_failed, keys, hook)
-}
-
-/// [`run_batch`] with the reader's card kept in `slot` across runs.
+/// Runs the batch on one feeder reader whose card in the reader is kept in `slot`
+/// across runs (a fresh `Arc::default()` for a run on its own).
 #[allow(clippy::too_many_arguments)]
-fn run_batch_in<W, M, F>(
+fn run_batch<W, M, F>(
     slot: &Arc<Mutex<Option<Ex>>>,
     dir: &std::path::Path,
     batch: &Batch,
@@ -260,6 +243,7 @@ fn same_cards_as_soft_keys(version: &str, alg_id: &str, algorithm: Algorithm) {
     let base = template(version, alg_id);
     let soft_dir = tempfile::tempdir().unwrap();
     let soft_run = run_batch(
+        &Arc::default(),
         soft_dir.path(),
         &batch,
         &base,
@@ -274,6 +258,7 @@ fn same_cards_as_soft_keys(version: &str, alg_id: &str, algorithm: Algorithm) {
     let addr = server.addr;
     let hsm_dir = tempfile::tempdir().unwrap();
     let hsm_run = run_batch(
+        &Arc::default(),
         hsm_dir.path(),
         &batch,
         &base,
@@ -345,6 +330,7 @@ fn third_generation_blank_cards_are_issued_with_3_0_read_rules_and_read_back_aut
     let base = template("3.00", "03");
     let dir = tempfile::tempdir().unwrap();
     let run = run_batch(
+        &Arc::default(),
         dir.path(),
         &batch,
         &base,
@@ -384,6 +370,7 @@ fn third_generation_blank_cards_are_issued_with_3_0_read_rules_and_read_back_aut
     let base2 = template("2.00", "03");
     let dir = tempfile::tempdir().unwrap();
     let mut run = run_batch(
+        &Arc::default(),
         dir.path(),
         &batch,
         &base2,
@@ -612,6 +599,7 @@ fn wrong_answers_fail_the_card_cleanly_and_eject_it() {
     let base = template("2.00", "01");
     let dir = tempfile::tempdir().unwrap();
     let run = run_batch(
+        &Arc::default(),
         dir.path(),
         &batch,
         &base,
@@ -659,7 +647,7 @@ fn a_module_killed_mid_batch_stops_the_reader_and_a_restarted_one_resumes_the_ca
             server.lock().unwrap().kill();
         }
     };
-    let run = run_batch_in(
+    let run = run_batch(
         &slot,
         dir.path(),
         &batch,
@@ -706,7 +694,7 @@ fn a_module_killed_mid_batch_stops_the_reader_and_a_restarted_one_resumes_the_ca
     // The module comes back on the same address: the next run resumes the card in the
     // reader and issues the rest, no --retry-failed needed.
     let _server = Server::start_on(&addr.to_string());
-    let run = run_batch_in(
+    let run = run_batch(
         &slot,
         dir.path(),
         &batch,

@@ -14,10 +14,9 @@ use sscard_emu::{blank_card_with_bank_entropy, Runtime};
 /// DGI numbers the card knows (records of SFI 1, 2 and 3, GPO answers, IAD, keys and
 /// KCVs, PIN, RSA CRT, SM2 key, application parameters, PSE/PPSE) and a few it does not.
 const DGIS: &[u16] = &[
-    0x0101, 0x0102, 0x0201, 0x0202, 0x0203, 0x0204, 0x0301, 0x0503, 0x2101, 0x4101, 0x9102,
-    0x9103, 0x9104, 0x9105, 0x9207, 0x9208, 0x9200, 0x8000, 0x9000, 0x8400, 0x9400, 0x8010,
-    0x9010, 0x8201, 0x8202, 0x8203, 0x8204, 0x8205, 0x8501, 0xB001, 0xB101, 0xB201, 0x0000,
-    0xFFFF, 0x1F01,
+    0x0101, 0x0102, 0x0201, 0x0202, 0x0203, 0x0204, 0x0301, 0x0503, 0x2101, 0x4101, 0x9102, 0x9103,
+    0x9104, 0x9105, 0x9207, 0x9208, 0x9200, 0x8000, 0x9000, 0x8400, 0x9400, 0x8010, 0x9010, 0x8201,
+    0x8202, 0x8203, 0x8204, 0x8205, 0x8501, 0xB001, 0xB101, 0xB201, 0x0000, 0xFFFF, 0x1F01,
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -28,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
             *b = counter;
         }
     });
-    let Ok(card) = blank_card_with_bank_entropy(entropy) else { return };
+    let Ok(card) = blank_card_with_bank_entropy(entropy) else {
+        return;
+    };
     let mut rt = Runtime::new(card);
     let mut select = vec![0x00, 0xA4, 0x04, 0x00, 0x08];
     select.extend_from_slice(&DEFAULT_BLANK_AID);
@@ -64,12 +65,21 @@ fuzz_target!(|data: &[u8]| {
                 body.push(u8::try_from(value.len()).unwrap_or(0));
                 body.extend_from_slice(&value);
                 let p1 = if op & 0x80 != 0 { 0x80 } else { 0x00 };
-                let mut apdu = vec![0x80, 0xE2, p1, sequence, u8::try_from(body.len()).unwrap_or(0)];
+                let mut apdu = vec![
+                    0x80,
+                    0xE2,
+                    p1,
+                    sequence,
+                    u8::try_from(body.len()).unwrap_or(0),
+                ];
                 apdu.extend_from_slice(&body);
                 sequence = sequence.wrapping_add(1);
                 (apdu, tail)
             }
-            4 => (vec![0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00], tail.to_vec()),
+            4 => (
+                vec![0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00],
+                tail.to_vec(),
+            ),
             5 => {
                 rt.power_off();
                 rt.reset();
@@ -88,9 +98,16 @@ fuzz_target!(|data: &[u8]| {
         assert!(r.len() >= 2, "empty answer");
         let after = rt.card_mut().bank_mut().lifecycle();
         if before == LIFECYCLE_PERSONALISED {
-            assert_eq!(after, LIFECYCLE_PERSONALISED, "a personalised bank application went back");
+            assert_eq!(
+                after, LIFECYCLE_PERSONALISED,
+                "a personalised bank application went back"
+            );
             if apdu.get(..2) == Some(&[0x80, 0xE2][..]) {
-                assert_ne!(r[r.len() - 2..], [0x90, 0x00], "STORE DATA accepted after personalisation");
+                assert_ne!(
+                    r[r.len() - 2..],
+                    [0x90, 0x00],
+                    "STORE DATA accepted after personalisation"
+                );
             }
         }
         rest = &rest[rest.len() - tail.len()..];

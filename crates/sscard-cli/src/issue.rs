@@ -410,17 +410,19 @@ pub fn run(args: &IssueArgs) -> Result<()> {
         })
         .collect();
     let config = Config {
-        profile: &profile,
-        base: &base,
-        holders: &batch.holders,
-        journal: &journal,
-        backend: EmulatedCos::default(),
-        algorithm,
         results: args.results.clone(),
-        stop: &stop,
         invalid_rows: batch.errors.len(),
         retry_failed: args.retry_failed,
         bank: bank.as_ref(),
+        ..Config::new(
+            &profile,
+            &base,
+            &batch.holders,
+            &journal,
+            EmulatedCos::default(),
+            algorithm,
+            &stop,
+        )
     };
     let progress = Progress {
         tty: std::io::stderr().is_terminal(),

@@ -186,6 +186,35 @@ pub struct Config<'a, B> {
     pub bank: Option<&'a crate::bank::BankProfile>,
 }
 
+impl<'a, B> Config<'a, B> {
+    /// The engine's settings with no result files, no refused rows counted, failed
+    /// holders not retried and no bank application; set those fields as needed
+    /// (`Config { results: Some(dir), ..Config::new(…) }`).
+    pub fn new(
+        profile: &'a Profile,
+        base: &'a Image,
+        holders: &'a [Holder],
+        journal: &'a Journal,
+        backend: B,
+        algorithm: Algorithm,
+        stop: &'a AtomicBool,
+    ) -> Self {
+        Self {
+            profile,
+            base,
+            holders,
+            journal,
+            backend,
+            algorithm,
+            results: None,
+            stop,
+            invalid_rows: 0,
+            retry_failed: false,
+            bank: None,
+        }
+    }
+}
+
 impl<B> core::fmt::Debug for Config<'_, B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Config")

@@ -258,17 +258,16 @@ fn two_readers_issue_twenty_holders_once_each() {
         TestStation::new("r2", slots[1].clone(), crash.clone()),
     ];
     let config = Config {
-        profile: &profile,
-        base: &base,
-        holders: &batch.holders,
-        journal: &journal,
-        backend: EmulatedCos::default(),
-        algorithm: sscard_crypto::keys::Algorithm::Des3,
         results: Some(dir.path().join("results")),
-        stop: &stop,
-        invalid_rows: 0,
-        retry_failed: false,
-        bank: None,
+        ..Config::new(
+            &profile,
+            &base,
+            &batch.holders,
+            &journal,
+            EmulatedCos::default(),
+            sscard_crypto::keys::Algorithm::Des3,
+            &stop,
+        )
     };
     let observer = StopAfter {
         n: 0,
@@ -440,17 +439,16 @@ fn kill_and_resume(seed: u64) -> Seen {
             TestStation::new("r2", slots[1].clone(), crash.clone()),
         ];
         let config = Config {
-            profile: &profile,
-            base: &base,
-            holders: &batch.holders,
-            journal: &journal,
-            backend: EmulatedCos::default(),
-            algorithm: sscard_crypto::keys::Algorithm::Des3,
             results: Some(dir.path().join("results")),
-            stop: &stop,
-            invalid_rows: 0,
-            retry_failed: false,
-            bank: None,
+            ..Config::new(
+                &profile,
+                &base,
+                &batch.holders,
+                &journal,
+                EmulatedCos::default(),
+                sscard_crypto::keys::Algorithm::Des3,
+                &stop,
+            )
         };
         let observer = StopAfter {
             n: if last || by_apdu || at_eject {
@@ -544,17 +542,16 @@ fn a_reader_without_cards_stops_without_failing_holders() {
         TestStation::new("r2", slots[1].clone(), crash.clone()),
     ];
     let config = Config {
-        profile: &profile,
-        base: &base,
-        holders: &batch.holders,
-        journal: &journal,
-        backend: EmulatedCos::default(),
-        algorithm: sscard_crypto::keys::Algorithm::Des3,
-        results: None,
-        stop: &stop,
         invalid_rows: 2,
-        retry_failed: false,
-        bank: None,
+        ..Config::new(
+            &profile,
+            &base,
+            &batch.holders,
+            &journal,
+            EmulatedCos::default(),
+            sscard_crypto::keys::Algorithm::Des3,
+            &stop,
+        )
     };
     let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
     assert_eq!(summary.issued, 6);
@@ -596,17 +593,17 @@ fn a_card_that_is_not_blank_fails_its_holder_is_ejected_and_the_holder_is_retrie
     let run = |retry_failed: bool| {
         let journal = Journal::open_batch(&path, &batch, OnChangedBatch::Refuse).unwrap();
         let config = Config {
-            profile: &profile,
-            base: &base,
-            holders: &batch.holders,
-            journal: &journal,
-            backend: EmulatedCos::default(),
-            algorithm: sscard_crypto::keys::Algorithm::Des3,
             results: Some(results.clone()),
-            stop: &stop,
-            invalid_rows: 0,
             retry_failed,
-            bank: None,
+            ..Config::new(
+                &profile,
+                &base,
+                &batch.holders,
+                &journal,
+                EmulatedCos::default(),
+                sscard_crypto::keys::Algorithm::Des3,
+                &stop,
+            )
         };
         let stations = vec![TestStation::new("r1", slot.clone(), crash.clone())];
         let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
@@ -669,19 +666,15 @@ fn a_write_garbled_on_the_way_is_caught_by_the_read_back() {
         ..Crash::default()
     });
     let slot: Arc<Mutex<Slot>> = Arc::default();
-    let config = Config {
-        profile: &profile,
-        base: &base,
-        holders: &batch.holders,
-        journal: &journal,
-        backend: EmulatedCos::default(),
-        algorithm: sscard_crypto::keys::Algorithm::Des3,
-        results: None,
-        stop: &stop,
-        invalid_rows: 0,
-        retry_failed: false,
-        bank: None,
-    };
+    let config = Config::new(
+        &profile,
+        &base,
+        &batch.holders,
+        &journal,
+        EmulatedCos::default(),
+        sscard_crypto::keys::Algorithm::Des3,
+        &stop,
+    );
     let stations = vec![TestStation::new("r1", slot.clone(), crash.clone())];
     let summary = engine::run(&config, stations, keys, &engine::Quiet).unwrap();
     assert_eq!(summary.issued, 1);

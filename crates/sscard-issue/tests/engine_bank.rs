@@ -132,17 +132,18 @@ fn run(
     let journal = Journal::open_batch(journal, batch, OnChangedBatch::Refuse).unwrap();
     let stop = AtomicBool::new(false);
     let config = Config {
-        profile: &profile,
-        base: &base,
-        holders: &batch.holders,
-        journal: &journal,
-        backend: EmulatedCos::default(),
-        algorithm: sscard_crypto::keys::Algorithm::Des3,
         results: Some(results.to_path_buf()),
-        stop: &stop,
-        invalid_rows: 0,
         retry_failed: retry,
         bank: Some(&bank),
+        ..Config::new(
+            &profile,
+            &base,
+            &batch.holders,
+            &journal,
+            EmulatedCos::default(),
+            sscard_crypto::keys::Algorithm::Des3,
+            &stop,
+        )
     };
     let station = std::sync::Mutex::new(Some(station));
     struct Back<'a>(

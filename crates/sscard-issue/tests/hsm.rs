@@ -197,17 +197,17 @@ where
     let journal = Journal::open_batch(dir.join("j.jsonl"), batch, OnChangedBatch::Refuse).unwrap();
     let stop = AtomicBool::new(false);
     let config = Config {
-        profile: &profile,
-        base,
-        holders: &batch.holders,
-        journal: &journal,
-        backend: EmulatedCos::default(),
-        algorithm,
         results: Some(dir.join("results")),
-        stop: &stop,
-        invalid_rows: 0,
         retry_failed,
-        bank: None,
+        ..Config::new(
+            &profile,
+            base,
+            &batch.holders,
+            &journal,
+            EmulatedCos::default(),
+            algorithm,
+            &stop,
+        )
     };
     let ejected = Arc::new(Mutex::new(Vec::new()));
     let station = Feeder {
